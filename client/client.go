@@ -1,0 +1,234 @@
+// Package client is the Go client of the Docker Engine API as berth serves
+// it. berth's CLI, compose and web UI reach the daemon only through it, so
+// whatever they do, any Docker client can do too.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/system"
+
+	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/errdefs"
+)
+
+// Client talks to one daemon. It is safe for concurrent use.
+type Client struct {
+	host   string // as given: unix:///path or tcp://host:port
+	base   string // http://... URL prefix requests are made against
+	http   *http.Client
+	dialer func(ctx context.Context) (net.Conn, error)
+
+	mu      sync.Mutex
+	version string // negotiated API version; "" until the first request
+}
+
+// HostFromEnv returns the daemon address to use when -H was not given:
+// BERTH_HOST, then DOCKER_HOST, then the default socket.
+func HostFromEnv() string {
+	for _, k := range []string{"BERTH_HOST", "DOCKER_HOST"} {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return api.DefaultHost
+}
+
+// New returns a client of the daemon at host (unix:///path or
+// tcp://host:port). It does not connect until the first request.
+func New(host string) (*Client, error) {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok || addr == "" {
+		return nil, errdefs.Invalidf("daemon host %q: want unix:///path or tcp://host:port", host)
+	}
+	c := &Client{host: host}
+	switch proto {
+	case "unix":
+		c.base = "http://berth"
+		c.dialer = func(ctx context.Context) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
+		}
+	case "tcp", "http":
+		c.base = "http://" + addr
+		c.dialer = func(ctx context.Context) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}
+	default:
+		return nil, errdefs.Invalidf("daemon host %q: unsupported protocol %q", host, proto)
+	}
+	c.http = &http.Client{Transport: &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dialer(ctx) },
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	return c, nil
+}
+
+// Host returns the address the client was made for.
+func (c *Client) Host() string { return c.host }
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// PingResult is what GET /_ping tells about the daemon.
+type PingResult struct {
+	APIVersion     string
+	OSType         string
+	BuilderVersion string
+}
+
+// Ping checks the daemon answers, and tells its API version.
+func (c *Client) Ping(ctx context.Context) (PingResult, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/_ping", nil, nil, false)
+	if err != nil {
+		return PingResult{}, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return PingResult{
+		APIVersion:     resp.Header.Get("Api-Version"),
+		OSType:         resp.Header.Get("Ostype"),
+		BuilderVersion: resp.Header.Get("Builder-Version"),
+	}, nil
+}
+
+// APIVersion returns the API version the client speaks with the daemon,
+// negotiating it on first use: the lower of the daemon's and api.MaxVersion.
+func (c *Client) APIVersion(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	v := c.version
+	c.mu.Unlock()
+	if v != "" {
+		return v, nil
+	}
+	p, err := c.Ping(ctx)
+	if err != nil {
+		return "", err
+	}
+	v = api.MaxVersion
+	if p.APIVersion != "" && api.CompareVersions(p.APIVersion, v) < 0 {
+		v = p.APIVersion
+	}
+	c.mu.Lock()
+	c.version = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+// ServerVersion returns GET /version.
+func (c *Client) ServerVersion(ctx context.Context) (system.VersionResponse, error) {
+	var v system.VersionResponse
+	err := c.getJSON(ctx, "/version", nil, &v)
+	return v, err
+}
+
+// getJSON GETs path under the negotiated version and decodes the body.
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, out any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, query, nil, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s response: %w", path, err)
+	}
+	return nil
+}
+
+// do sends a request; versioned requests carry the negotiated /vX.Y prefix.
+// A non-2xx answer becomes an error of the matching errdefs class, carrying
+// the daemon's message.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, versioned bool) (*http.Response, error) {
+	if versioned {
+		v, err := c.APIVersion(ctx)
+		if err != nil {
+			return nil, err
+		}
+		path = "/v" + v + path
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.connectError(err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, responseError(resp)
+}
+
+// connectError says what to do when the daemon cannot be reached.
+func (c *Client) connectError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return errdefs.Unavailable(fmt.Errorf("cannot connect to the berth daemon at %s: is it running? Start it with `berth daemon` (or `make start`), or point -H / BERTH_HOST at a running one: %w", c.host, err))
+	}
+	return err
+}
+
+// responseError turns an error response into an error of the right class.
+func responseError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var m struct{ Message string }
+	msg := strings.TrimSpace(string(b))
+	if json.Unmarshal(b, &m) == nil && m.Message != "" {
+		msg = m.Message
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	err := errors.New(msg)
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return errdefs.NotFound(err)
+	case http.StatusBadRequest:
+		return errdefs.Invalid(err)
+	case http.StatusConflict:
+		return errdefs.Conflict(err)
+	case http.StatusUnauthorized:
+		return errdefs.Unauthorized(err)
+	case http.StatusForbidden:
+		return errdefs.Forbidden(err)
+	case http.StatusNotModified:
+		return errdefs.NotModified(err)
+	case http.StatusNotImplemented:
+		return errdefs.NotImplemented(err)
+	case http.StatusServiceUnavailable:
+		return errdefs.Unavailable(err)
+	}
+	return fmt.Errorf("daemon error (%d): %w", resp.StatusCode, err)
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth/berth/internal/engine"
+	"github.com/berth/berth/internal/log"
+)
+
+// newDaemonCommand is `berth daemon`, taking dockerd's flags for where
+// things live.
+func newDaemonCommand() *cobra.Command {
+	cfg := engine.DefaultConfig()
+	var debug bool
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "daemon [OPTIONS]",
+		Short: "Run the berth engine: the Docker Engine API on a unix socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if debug {
+				level = slog.LevelDebug
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+			if logFormat == "json" {
+				h = slog.NewJSONHandler(os.Stderr, opts)
+			}
+			ctx := log.WithLogger(cmd.Context(), slog.New(h))
+			e, err := engine.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			return e.Serve(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataRoot, "data-root", cfg.DataRoot, "root directory of persistent berth state")
+	f.StringVar(&cfg.ExecRoot, "exec-root", cfg.ExecRoot, "root directory of runtime state")
+	f.StringSliceVarP(&cfg.Hosts, "host", "H", cfg.Hosts, "daemon socket(s) to listen on")
+	f.BoolVarP(&debug, "debug", "D", false, "enable debug logging")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}

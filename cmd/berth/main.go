@@ -1,0 +1,22 @@
+// Command berth is the whole engine in one binary: the Docker-compatible CLI,
+// the daemon (`berth daemon`), and, as the runtime and init land, the OCI
+// runtime (`berth runtime`) and the container init (`berth init`).
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/berth/berth/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	root := cli.NewRootCommand()
+	root.AddCommand(newDaemonCommand())
+	code := cli.Execute(ctx, root)
+	stop()
+	os.Exit(code)
+}

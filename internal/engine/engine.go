@@ -1,0 +1,202 @@
+// Package engine is the composition root of the daemon: it builds every
+// service from a Config, starts them in order and stops them in reverse. It
+// wires; it owns no behaviour of its own.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/dockerapi"
+	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
+)
+
+// Config is everything the daemon is built from: dockerd's flags for where
+// things live.
+type Config struct {
+	DataRoot string   // persistent state (default /var/lib/berth)
+	ExecRoot string   // runtime state, gone at reboot (default /run/berth)
+	Hosts    []string // listen addresses: unix:///path or tcp://host:port
+}
+
+// DefaultConfig returns the defaults dockerd users expect, berth-named.
+func DefaultConfig() Config {
+	return Config{
+		DataRoot: "/var/lib/berth",
+		ExecRoot: "/run/berth",
+		Hosts:    []string{api.DefaultHost},
+	}
+}
+
+// Engine is a running daemon.
+type Engine struct {
+	cfg       Config
+	lock      *os.File // flock on DataRoot: one daemon per data root
+	listeners []net.Listener
+	server    *http.Server
+}
+
+// New prepares the daemon: makes its directories, takes the data root's lock
+// and opens its listeners. Nothing is served until Serve.
+func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
+	if cfg.DataRoot == "" || cfg.ExecRoot == "" {
+		return nil, errdefs.Invalidf("data root and exec root must be set")
+	}
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []string{api.DefaultHost}
+	}
+	e := &Engine{cfg: cfg}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	if e.lock, err = lockDataRoot(cfg.DataRoot); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.ExecRoot, "berth.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write pid file: %w", err)
+	}
+	for _, h := range cfg.Hosts {
+		l, err := listen(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		e.listeners = append(e.listeners, l)
+	}
+	e.server = &http.Server{
+		Handler:           dockerapi.New(dockerapi.Config{Logger: log.From(ctx)}),
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.From(ctx).Handler(), slog.LevelWarn),
+	}
+	return e, nil
+}
+
+// Serve serves the API on every listener until ctx is done, then shuts down
+// gracefully and releases everything New took.
+func (e *Engine) Serve(ctx context.Context) error {
+	errc := make(chan error, len(e.listeners))
+	for _, l := range e.listeners {
+		log.From(ctx).Info("API listening", "addr", l.Addr().String())
+		go func() { errc <- e.server.Serve(l) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := e.server.Shutdown(shutdownCtx); serr != nil && err == nil {
+		err = serr
+	}
+	e.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the listeners, the pid file and the data root's lock.
+// It is safe to call more than once.
+func (e *Engine) Close() {
+	for _, l := range e.listeners {
+		l.Close()
+	}
+	e.listeners = nil
+	if e.lock != nil {
+		os.Remove(filepath.Join(e.cfg.ExecRoot, "berth.pid"))
+		e.lock.Close()
+		e.lock = nil
+	}
+}
+
+// lockDataRoot takes an exclusive flock on the data root, so two daemons
+// never share one: the second fails at once, naming the first's pid.
+func lockDataRoot(root string) (*os.File, error) {
+	path := filepath.Join(root, "berth.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		pid, _ := os.ReadFile(path)
+		f.Close()
+		return nil, errdefs.Conflictf("data root %s is in use by another berth daemon (pid %s); give each daemon its own --data-root", root, strings.TrimSpace(string(pid)))
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
+}
+
+// listen opens one -H address. A unix socket left by a dead daemon is
+// replaced; one a live daemon answers on is an error.
+func listen(ctx context.Context, host string) (net.Listener, error) {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok {
+		return nil, errdefs.Invalidf("host %q: want unix:///path or tcp://addr:port", host)
+	}
+	switch proto {
+	case "unix":
+		return listenUnix(addr)
+	case "tcp":
+		log.From(ctx).Warn("the API on TCP has no authentication: anyone who reaches it is root on this host", "addr", addr)
+		return net.Listen("tcp", addr)
+	}
+	return nil, errdefs.Invalidf("host %q: unsupported protocol %q (want unix or tcp)", host, proto)
+}
+
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, fmt.Errorf("create socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, errdefs.Conflictf("socket %s is in use by a running daemon", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	// Create the socket with no access for others, then open it to the
+	// owner and the berth group: never a moment of wider access.
+	old := unix.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	gid := 0
+	if g, err := user.LookupGroup("berth"); err == nil {
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if err := os.Chown(path, 0, gid); err != nil && os.Geteuid() == 0 {
+		l.Close()
+		return nil, fmt.Errorf("chown socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod socket: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,135 @@
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth/berth/client"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// BerthBinary builds ./cmd/berth once per test process and returns its path.
+// BERTH_BINARY, when set, names a binary to use instead.
+func BerthBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_BINARY"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-test-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
+		cmd.Dir = moduleRoot()
+		buildOut, buildErr = cmd.CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("build berth: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
+
+// moduleRoot is the repository root, found from this file's location.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Daemon is a berth daemon a test started on its own data and exec roots.
+type Daemon struct {
+	Host     string // unix:///... address to reach it
+	Socket   string
+	DataRoot string
+	ExecRoot string
+	Client   *client.Client
+	cmd      *exec.Cmd
+	logs     *bytes.Buffer
+}
+
+// StartDaemon starts `berth daemon` on fresh roots under a DataRoot and
+// waits until it answers. It is stopped, and its mounts removed, when the
+// test ends; its log is printed if the test failed.
+func StartDaemon(t testing.TB, extraArgs ...string) *Daemon {
+	t.Helper()
+	bin := BerthBinary(t)
+	root := DataRoot(t)
+	d := &Daemon{
+		DataRoot: filepath.Join(root, "data"),
+		ExecRoot: filepath.Join(root, "exec"),
+		Socket:   filepath.Join(root, "exec", "berth.sock"),
+		logs:     &bytes.Buffer{},
+	}
+	d.Host = "unix://" + d.Socket
+	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host}, extraArgs...)
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	t.Cleanup(func() { d.Stop(t) })
+	c, err := client.New(d.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Client = c
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Ping(ctx)
+		cancel()
+		if err == nil {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not answer within 20s: %v\nlog:\n%s", err, d.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stop ends the daemon with SIGTERM (SIGKILL after 15s). Safe to call twice.
+func (d *Daemon) Stop(t testing.TB) {
+	t.Helper()
+	if d.cmd == nil || d.cmd.Process == nil || d.cmd.ProcessState != nil {
+		return
+	}
+	d.Client.Close()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+		t.Errorf("daemon ignored SIGTERM for 15s")
+	}
+	if t.Failed() {
+		t.Logf("daemon log:\n%s", d.logs)
+	}
+}
+
+// Kill ends the daemon with SIGKILL, as a crash would.
+func (d *Daemon) Kill() {
+	if d.cmd != nil && d.cmd.Process != nil && d.cmd.ProcessState == nil {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	}
+}

@@ -1,0 +1,47 @@
+// Package compat drives the real docker CLI against a berth daemon and
+// checks that it works as it does against Docker.
+package compat
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/testutil"
+)
+
+// docker runs the docker CLI against d and returns its combined output.
+func docker(t *testing.T, d *testutil.Daemon, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("docker", args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func requireDockerCLI(t *testing.T) {
+	t.Helper()
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		p = "/usr/local/bin/docker"
+	}
+	testutil.RequireFile(t, p, "docker.io (or the docker CLI)")
+}
+
+func TestDockerVersion(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	out, err := docker(t, d, "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}")
+	if err != nil {
+		t.Fatalf("docker version: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(out), api.MaxVersion+" linux"; got != want {
+		t.Fatalf("docker version = %q, want %q", got, want)
+	}
+	out, err = docker(t, d, "version")
+	if err != nil || !strings.Contains(out, "Server: berth") {
+		t.Fatalf("docker version: %v\n%s", err, out)
+	}
+}
