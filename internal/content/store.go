@@ -76,7 +76,12 @@ func (s *Store) Root() string { return s.root }
 // (lower-case hex of the right length). Any digest that comes from outside
 // must pass it before it is used; only then is it safe to turn into a path.
 func ValidateDigest(dgst digest.Digest) error {
-	alg := dgst.Algorithm()
+	// Algorithm() panics on a string without ':', so split by hand first.
+	algStr, _, ok := strings.Cut(string(dgst), ":")
+	if !ok {
+		return errdefs.Invalidf("invalid digest %q: no algorithm", truncate(string(dgst)))
+	}
+	alg := digest.Algorithm(algStr)
 	if alg != digest.SHA256 && alg != digest.SHA512 {
 		return errdefs.Invalidf("invalid digest %q: unsupported algorithm", truncate(string(dgst)))
 	}
