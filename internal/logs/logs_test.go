@@ -119,6 +119,32 @@ func TestCopySplitsLines(t *testing.T) {
 	}
 }
 
+// TestLineWriterChunking feeds the same stream in chunks of every size
+// from 1 byte up: the entries must not depend on how the bytes arrived.
+func TestLineWriterChunking(t *testing.T) {
+	in := "a\nbb\n" + strings.Repeat("y", MaxLine+3) + "\nprompt# "
+	var want []string
+	for step := 1; step <= 9000; step = step*3 + 1 {
+		var got []string
+		w := NewLineWriter("stdout", func(e Entry) error {
+			got = append(got, fmt.Sprintf("%d:%v", len(e.Line), e.Partial))
+			return nil
+		}, func() time.Time { return t0 })
+		for i := 0; i < len(in); i += step {
+			w.Write([]byte(in[i:min(i+step, len(in))]))
+		}
+		w.Close()
+		if want == nil {
+			want = got
+			if strings.Join(got, " ") != fmt.Sprintf("2:false 3:false %d:true 4:false 8:true", MaxLine) {
+				t.Fatalf("entries = %v", got)
+			}
+		} else if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("step %d: entries %v differ from %v", step, got, want)
+		}
+	}
+}
+
 func write(t *testing.T, d Driver, entries ...Entry) {
 	t.Helper()
 	for _, e := range entries {
