@@ -211,24 +211,9 @@ func responseError(resp *http.Response) error {
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	err := errors.New(msg)
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return errdefs.NotFound(err)
-	case http.StatusBadRequest:
-		return errdefs.Invalid(err)
-	case http.StatusConflict:
-		return errdefs.Conflict(err)
-	case http.StatusUnauthorized:
-		return errdefs.Unauthorized(err)
-	case http.StatusForbidden:
-		return errdefs.Forbidden(err)
-	case http.StatusNotModified:
-		return errdefs.NotModified(err)
-	case http.StatusNotImplemented:
-		return errdefs.NotImplemented(err)
-	case http.StatusServiceUnavailable:
-		return errdefs.Unavailable(err)
+	err := errdefs.FromHTTPStatus(resp.StatusCode, errors.New(msg))
+	if errdefs.ClassOf(err) == nil {
+		err = fmt.Errorf("daemon error (%d): %w", resp.StatusCode, err)
 	}
-	return fmt.Errorf("daemon error (%d): %w", resp.StatusCode, err)
+	return err
 }

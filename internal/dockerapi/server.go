@@ -100,36 +100,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// statusCode is the one place an error becomes an HTTP status.
-func statusCode(err error) int {
-	switch errdefs.ClassOf(err) {
-	case errdefs.ErrNotFound:
-		return http.StatusNotFound
-	case errdefs.ErrInvalid:
-		return http.StatusBadRequest
-	case errdefs.ErrConflict:
-		return http.StatusConflict
-	case errdefs.ErrUnauthorized:
-		return http.StatusUnauthorized
-	case errdefs.ErrForbidden:
-		return http.StatusForbidden
-	case errdefs.ErrNotModified:
-		return http.StatusNotModified
-	case errdefs.ErrNotImplemented:
-		return http.StatusNotImplemented
-	case errdefs.ErrUnavailable, errdefs.ErrResourceLimited:
-		return http.StatusServiceUnavailable
-	case errdefs.ErrCanceled:
-		return 499 // client closed request, as nginx and moby's logs say
-	case errdefs.ErrDeadline:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusInternalServerError
-}
-
 // writeError writes Docker's error body, {"message": "..."}.
 func (s *Server) writeError(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) {
-	code := statusCode(err)
+	code := errdefs.HTTPStatus(err)
 	if code >= 500 {
 		log.From(ctx).Error("request failed", "status", code, "err", err)
 	}

@@ -2,7 +2,6 @@ package dockerapi
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/berth/berth/api"
-	"github.com/berth/berth/internal/errdefs"
 )
 
 func do(t *testing.T, method, path string) *http.Response {
@@ -89,23 +87,5 @@ func TestUnknownRouteIs404(t *testing.T) {
 	r := do(t, "GET", "/v1.41/nonsense")
 	if r.StatusCode != 404 || !strings.Contains(body(t, r), "page not found") {
 		t.Fatalf("unknown route = %d", r.StatusCode)
-	}
-}
-
-func TestStatusCode(t *testing.T) {
-	tests := []struct {
-		err  error
-		want int
-	}{
-		{errdefs.NotFoundf("no such container: x"), 404},
-		{errdefs.Invalidf("bad"), 400},
-		{errdefs.Conflictf("name in use"), 409},
-		{errdefs.NotImplemented(errors.New("nope")), 501},
-		{errors.New("plain"), 500},
-	}
-	for _, tt := range tests {
-		if got := statusCode(tt.err); got != tt.want {
-			t.Errorf("statusCode(%v) = %d, want %d", tt.err, got, tt.want)
-		}
 	}
 }

@@ -51,3 +51,16 @@ func TestNilStaysNil(t *testing.T) {
 		t.Fatal("classifying nil must give nil")
 	}
 }
+
+func TestHTTPStatusRoundTrip(t *testing.T) {
+	for _, c := range []*Class{ErrNotFound, ErrInvalid, ErrConflict, ErrUnauthorized, ErrForbidden, ErrNotImplemented, ErrUnavailable} {
+		err := wrap(c, errors.New("x"))
+		back := FromHTTPStatus(HTTPStatus(err), errors.New("x"))
+		if ClassOf(back) != c {
+			t.Errorf("%v → %d → %v", c, HTTPStatus(err), ClassOf(back))
+		}
+	}
+	if HTTPStatus(errors.New("plain")) != 500 {
+		t.Error("an unclassified error must be a 500")
+	}
+}
