@@ -66,7 +66,12 @@ func openDirIn(root int, rel string, create bool) (int, error) {
 		}
 		err = unix.Mkdirat(pfd, comp, 0o755)
 		unix.Close(pfd)
-		if err != nil && err != unix.EEXIST {
+		if err == unix.EEXIST {
+			// A dangling symlink: refused, as os.MkdirAll in Docker's
+			// chroot refuses it.
+			return -1, unix.ENOTDIR
+		}
+		if err != nil {
 			return -1, err
 		}
 		cur = next
