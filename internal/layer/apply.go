@@ -151,8 +151,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 const copyChunk = 128 << 10
 
+// dirTime is what a directory still needs once the layer is applied:
+// its mode (deferred so that a read-only directory can be filled first,
+// even without root) and its times (creating children changes them).
 type dirTime struct {
 	rel          string
+	mode         uint32
 	atime, mtime time.Time
 }
 
@@ -212,10 +216,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 			return entryError(hdr.Name, "%w", err)
 		}
 		defer unix.Close(fd)
-		if err := a.fileMeta(hdr, fd); err != nil {
+		if err := a.fileMeta(hdr, fd, false); err != nil {
 			return err
 		}
-		a.dirTimes = append(a.dirTimes, dirTime{rel, hdr.AccessTime, hdr.ModTime})
+		a.dirTimes = append(a.dirTimes, dirTime{rel, uint32(hdr.Mode) & 0o7777, hdr.AccessTime, hdr.ModTime})
 		return nil
 	}
 
@@ -293,10 +297,10 @@ func (a *applier) mkdir(hdr *tar.Header, rel string, pfd int, base string) error
 		return entryError(hdr.Name, "%w", err)
 	}
 	defer unix.Close(fd)
-	if err := a.fileMeta(hdr, fd); err != nil {
+	if err := a.fileMeta(hdr, fd, false); err != nil {
 		return err
 	}
-	a.dirTimes = append(a.dirTimes, dirTime{rel, hdr.AccessTime, hdr.ModTime})
+	a.dirTimes = append(a.dirTimes, dirTime{rel, uint32(hdr.Mode) & 0o7777, hdr.AccessTime, hdr.ModTime})
 	return nil
 }
 
@@ -317,7 +321,7 @@ func (a *applier) regular(hdr *tar.Header, r io.Reader, pfd int, base string) er
 	if err := a.copySparse(f, r, hdr.Size); err != nil {
 		return entryError(hdr.Name, "write: %w", err)
 	}
-	if err := a.fileMeta(hdr, fd); err != nil {
+	if err := a.fileMeta(hdr, fd, true); err != nil {
 		return err
 	}
 	if err := unix.UtimesNanoAt(pfd, base, timespecs(hdr), unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -516,9 +520,9 @@ func mapID(m []IDMap, id int) (int, error) {
 	return 0, fmt.Errorf("id %d is not mapped", id)
 }
 
-// fileMeta sets owner, xattrs and mode on an open regular file or
-// directory, in that order: chown clears setuid bits and capabilities.
-func (a *applier) fileMeta(hdr *tar.Header, fd int) error {
+// fileMeta sets owner, xattrs and (if chmod) mode on an open regular file
+// or directory, in that order: chown clears setuid bits and capabilities.
+func (a *applier) fileMeta(hdr *tar.Header, fd int, chmod bool) error {
 	if a.chown {
 		uid, gid, err := a.ids(hdr)
 		if err != nil {
@@ -532,6 +536,9 @@ func (a *applier) fileMeta(hdr *tar.Header, fd int) error {
 		if err := a.xattrErr(hdr, k, unix.Fsetxattr(fd, k, []byte(v), 0)); err != nil {
 			return err
 		}
+	}
+	if !chmod {
+		return nil
 	}
 	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
 		return entryError(hdr.Name, "chmod: %w", err)
@@ -620,27 +627,42 @@ func toTimespec(t time.Time) unix.Timespec {
 	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
-// finish sets directories' times, now that nothing more is created in them.
+// finish sets directories' modes and times, now that nothing more is
+// created in them. Deepest last-seen first, so a parent's search permission
+// is still there while its children are done.
 func (a *applier) finish() error {
 	for i := len(a.dirTimes) - 1; i >= 0; i-- {
-		d := a.dirTimes[i]
-		hdr := &tar.Header{Name: d.rel, AccessTime: d.atime, ModTime: d.mtime}
-		if d.rel == "." {
-			if err := unix.UtimesNanoAt(a.root, ".", timespecs(hdr), 0); err != nil {
-				return entryError(d.rel, "times: %w", err)
-			}
-			continue
+		if err := a.finishDir(a.dirTimes[i]); err != nil {
+			return err
 		}
-		dir, base := splitRel(d.rel)
-		pfd, err := openDirIn(a.root, dir, false)
+	}
+	return nil
+}
+
+func (a *applier) finishDir(d dirTime) error {
+	hdr := &tar.Header{Name: d.rel, AccessTime: d.atime, ModTime: d.mtime}
+	pfd, base := a.root, "."
+	if d.rel != "." {
+		var dir string
+		dir, base = splitRel(d.rel)
+		fd, err := openDirIn(a.root, dir, false)
 		if err != nil {
-			continue // removed or replaced later in the layer
+			return nil // removed or replaced later in the layer
 		}
-		err = unix.UtimesNanoAt(pfd, base, timespecs(hdr), unix.AT_SYMLINK_NOFOLLOW)
-		unix.Close(pfd)
-		if err != nil && err != unix.ENOENT {
-			return entryError(d.rel, "times: %w", err)
-		}
+		defer unix.Close(fd)
+		pfd = fd
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil // replaced later in the layer
+	}
+	// Not a symlink (just checked, and nothing else writes here meanwhile),
+	// so fchmodat's following does not matter.
+	if err := unix.Fchmodat(pfd, base, d.mode, 0); err != nil {
+		return entryError(d.rel, "chmod: %w", err)
+	}
+	if err := unix.UtimesNanoAt(pfd, base, timespecs(hdr), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return entryError(d.rel, "times: %w", err)
 	}
 	return nil
 }
