@@ -1,0 +1,894 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/errdefs"
+	eventbus "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/logs"
+	"github.com/berth/berth/internal/monitor"
+)
+
+// Image is what the container service needs to know of an image.
+type Image struct {
+	ID     string // sha256:...
+	Name   string // as `docker ps` shows it
+	Config container.Config
+}
+
+// Images is what the container service needs of the image service.
+type Images interface {
+	// Resolve finds a local image by reference, ID or ID prefix.
+	Resolve(ctx context.Context, ref string) (Image, error)
+	// PrepareRootfs makes the writable root filesystem of container id on
+	// top of image and mounts it at target.
+	PrepareRootfs(ctx context.Context, id, imageID, target string) error
+	// UnmountRootfs unmounts it; its content stays.
+	UnmountRootfs(ctx context.Context, id, target string) error
+	// RemoveRootfs deletes it.
+	RemoveRootfs(ctx context.Context, id string) error
+}
+
+// SpecFunc makes the OCI spec of c, whose root filesystem is mounted at
+// rootfs, from its configuration and its image's.
+type SpecFunc func(ctx context.Context, c *Container, img Image, rootfs string) (*specs.Spec, error)
+
+// Store persists container records.
+type Store interface {
+	Put(ctx context.Context, c *Container) error
+	Delete(ctx context.Context, id string) error
+	All(ctx context.Context) ([]*Container, error)
+}
+
+// Config is what the service is built from.
+type Config struct {
+	DataRoot string // containers/<id>/ holds logs and exit records
+	ExecRoot string // containers/<id>/ holds the bundle and the mounted rootfs
+	Store    Store
+	Images   Images
+	Spec     SpecFunc
+	Monitor  *monitor.Client
+	Events   *eventbus.Bus
+}
+
+// Service owns the containers. All methods are safe for concurrent use.
+type Service struct {
+	cfg   Config
+	index *index
+
+	mu sync.Mutex // guards waiters and pending
+	// waiters get the exit code at a container's next exit (key: its ID)
+	// or removal (key: "removed:"+ID); each channel has room for it.
+	waiters map[string][]chan int
+	// pending are attach requests made before the container started; Start
+	// connects them to the process before letting it run.
+	pending map[string][]*pendingAttach
+	// ops serializes state changes of one container (start, stop, remove).
+	ops keyedMutex
+}
+
+// New loads the containers the store has. Call Reconcile once the monitor
+// answers, to match them with what is really running.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	s := &Service{cfg: cfg, index: newIndex(), waiters: map[string][]chan int{}, pending: map[string][]*pendingAttach{}}
+	all, err := cfg.Store.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load containers: %w", err)
+	}
+	for _, c := range all {
+		s.index.add(c)
+	}
+	return s, nil
+}
+
+func (s *Service) dir(id string) string    { return filepath.Join(s.cfg.DataRoot, "containers", id) }
+func (s *Service) bundle(id string) string { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
+func (s *Service) rootfs(id string) string { return filepath.Join(s.bundle(id), "rootfs") }
+
+// Get returns the container ref names (ID, name or ID prefix). The record
+// is a snapshot: changes make a new one.
+func (s *Service) Get(ref string) (*Container, error) { return s.index.get(ref) }
+
+// mutate applies fn to a copy of container id's current record, persists
+// the copy and publishes it in the index. Records are never changed in
+// place, so a reader holds a consistent snapshot without locking.
+// Preconditions: the caller holds s.ops.lock(id).
+func (s *Service) mutate(ctx context.Context, id string, fn func(c *Container)) (*Container, error) {
+	cur, err := s.index.get(id)
+	if err != nil {
+		return nil, err
+	}
+	next := *cur
+	fn(&next)
+	if err := s.cfg.Store.Put(ctx, &next); err != nil {
+		return cur, fmt.Errorf("record container %s: %w", ShortID(id), err)
+	}
+	s.index.add(&next)
+	return &next, nil
+}
+
+// CreateRequest is POST /containers/create.
+type CreateRequest struct {
+	Name       string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+}
+
+// Create makes a container: its record, name, directory and root
+// filesystem. Nothing is left behind when it fails.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, err error) {
+	if req.Config == nil || req.Config.Image == "" {
+		return nil, errdefs.Invalidf("no image specified")
+	}
+	hc := req.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if err := validateHostConfig(hc); err != nil {
+		return nil, err
+	}
+	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{ID: NewID(), Created: time.Now().UTC(), Config: req.Config, HostConfig: hc, Image: img.ID, ImageRef: req.Config.Image}
+	c.Path, c.Args = command(req.Config, img.Config)
+	if len(c.Path) == 0 && len(c.Args) == 0 {
+		return nil, errdefs.Invalidf("no command specified")
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = logs.JSONFile
+	}
+	if err := logs.ValidateConfig(logs.Config{Type: hc.LogConfig.Type, Config: hc.LogConfig.Config}); err != nil {
+		return nil, err
+	}
+	if req.Name != "" {
+		if c.Name, err = ValidateName(req.Name); err != nil {
+			return nil, err
+		}
+		if err := s.index.reserve(c.Name, c.ID); err != nil {
+			return nil, err
+		}
+	} else {
+		c.Name = GenerateName(s.index.taken)
+		if err := s.index.reserve(c.Name, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			s.index.release(c.Name, c.ID)
+		}
+	}()
+	if err := os.MkdirAll(s.dir(c.ID), 0o710); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
+	c.State.Status = StatusCreated
+	if err := s.cfg.Store.Put(ctx, c); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.cfg.Store.Delete(context.WithoutCancel(ctx), c.ID) })
+	s.index.add(c)
+	undo = append(undo, func() { s.index.remove(c) })
+	s.publish(c, events.ActionCreate)
+	return c, nil
+}
+
+// command is Docker's rule for what a container runs: the container's
+// entrypoint (or the image's, unless the container sets one, which also
+// drops the image's cmd), followed by the container's cmd or the image's.
+func command(cfg *container.Config, img container.Config) (string, []string) {
+	entrypoint, cmd := img.Entrypoint, img.Cmd
+	if cfg.Entrypoint != nil {
+		entrypoint = cfg.Entrypoint
+		cmd = nil
+		if len(entrypoint) == 1 && entrypoint[0] == "" {
+			entrypoint = nil // --entrypoint "" resets it
+		}
+	}
+	if len(cfg.Cmd) > 0 {
+		cmd = cfg.Cmd
+	}
+	argv := append(append([]string{}, entrypoint...), cmd...)
+	if len(argv) == 0 {
+		return "", nil
+	}
+	return argv[0], argv[1:]
+}
+
+func validateHostConfig(hc *container.HostConfig) error {
+	switch hc.RestartPolicy.Name {
+	case "", "no", "always", "unless-stopped", "on-failure":
+	default:
+		return errdefs.Invalidf("invalid restart policy '%s'", hc.RestartPolicy.Name)
+	}
+	if hc.RestartPolicy.MaximumRetryCount < 0 {
+		return errdefs.Invalidf("invalid restart policy: maximum retry count cannot be negative")
+	}
+	if hc.RestartPolicy.MaximumRetryCount > 0 && hc.RestartPolicy.Name != "on-failure" {
+		return errdefs.Invalidf("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+	}
+	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
+		return errdefs.Invalidf("can't create 'AutoRemove' container with restart policy")
+	}
+	return nil
+}
+
+// Start runs a created or stopped container.
+func (s *Service) Start(ctx context.Context, ref string) (err error) {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	unlock := s.ops.lock(c.ID)
+	defer unlock()
+	if c, err = s.index.get(c.ID); err != nil {
+		return err
+	}
+	switch c.State.Status {
+	case StatusRunning, StatusPaused:
+		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
+	case StatusRemoving, StatusDead:
+		return errdefs.Conflictf("container %s is marked for removal and cannot be started", c.ID)
+	}
+	ctx = log.With(ctx, "container", ShortID(c.ID))
+	img, err := s.cfg.Images.Resolve(ctx, c.Image)
+	if err != nil {
+		return fmt.Errorf("start: image of the container: %w", err)
+	}
+	bundle, rootfs := s.bundle(c.ID), s.rootfs(c.ID)
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			s.mutate(context.WithoutCancel(ctx), c.ID, func(c *Container) {
+				c.State.SetFailed(startFailureCode(err), err, time.Now().UTC(), c.HasBeenStarted)
+			})
+		}
+	}()
+	if err := os.MkdirAll(rootfs, 0o711); err != nil {
+		return err
+	}
+	undo = append(undo, func() { os.RemoveAll(bundle) })
+	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs); err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })
+	spec, err := s.cfg.Spec(ctx, c, img, rootfs)
+	if err != nil {
+		return err
+	}
+	if err := writeJSONFile(filepath.Join(bundle, "config.json"), spec); err != nil {
+		return err
+	}
+	tty := c.Config.Tty
+	resp, err := s.cfg.Monitor.Create(ctx, monitor.CreateRequest{
+		ID: c.ID, Bundle: bundle, Dir: s.dir(c.ID), TTY: tty,
+		OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		Log: logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config},
+	})
+	if err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.cfg.Monitor.Delete(context.WithoutCancel(ctx), c.ID, true) })
+	s.connectPending(ctx, c.ID)
+	if err := s.cfg.Monitor.Start(ctx, c.ID); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(s.dir(c.ID), "exit.json"))
+	c, err = s.mutate(ctx, c.ID, func(c *Container) {
+		c.State.SetRunning(resp.Pid, time.Now().UTC())
+		c.HasBeenStarted, c.ManualStop = true, false
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(c, events.ActionStart)
+	return nil
+}
+
+// startFailureCode is the exit code Docker reports for a container that
+// could not start: 127 when the command is not found, 126 when it cannot
+// be executed, 128 otherwise.
+func startFailureCode(err error) int {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+// HandleExit records a container's exit the monitor announced: state,
+// cleanup of the rootfs mount and the runtime's record, waiters, events,
+// and --rm.
+func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
+	if st.Status != monitor.Exited {
+		return
+	}
+	unlock := s.ops.lock(st.ID)
+	c, err := s.index.get(st.ID)
+	if err != nil || !c.Running() {
+		unlock()
+		return
+	}
+	at := st.ExitedAt
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	if err := s.cfg.Monitor.Delete(ctx, c.ID, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		log.From(ctx).Warn("deleting the exited container in the monitor", "container", c.ID, "err", err)
+	}
+	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
+	}
+	os.RemoveAll(s.bundle(c.ID))
+	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
+	if err != nil {
+		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
+	}
+	s.publishExit(c)
+	unlock()
+	s.notifyWaiters(c.ID, c.State.ExitCode)
+	if c.HostConfig.AutoRemove {
+		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+			log.From(ctx).Error("--rm: removing the container", "container", c.ID, "err", err)
+		}
+	}
+}
+
+func (s *Service) publishExit(c *Container) {
+	s.cfg.Events.Publish(eventbus.Message{
+		Type: events.ContainerEventType, Action: events.ActionDie,
+		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"exitCode": fmt.Sprint(c.State.ExitCode)})},
+	})
+}
+
+// Kill sends a signal (a name like "SIGTERM" or "TERM", or a number).
+func (s *Service) Kill(ctx context.Context, ref, signal string) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return errdefs.Conflictf("Cannot kill container: %s: container %s is not running", ref, c.ID)
+	}
+	if err := s.cfg.Monitor.Kill(ctx, c.ID, int(sig), false); err != nil {
+		return err
+	}
+	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: events.ActionKill,
+		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"signal": fmt.Sprint(int(sig))})}})
+	return nil
+}
+
+// Stop sends the stop signal, waits up to timeout (default 10 s, or the
+// container's StopTimeout) for the exit, then kills.
+func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return errdefs.NotModified(fmt.Errorf("container %s is not running", c.ID))
+	}
+	unlock := s.ops.lock(c.ID)
+	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.ManualStop = true })
+	unlock()
+	if err != nil {
+		return err
+	}
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	secs := 10
+	if c.Config.StopTimeout != nil {
+		secs = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		secs = *timeout
+	}
+	exited := s.waitChan(c.ID)
+	if secs != 0 {
+		if err := s.Kill(ctx, c.ID, signal); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+			return err
+		}
+		var deadline <-chan time.Time
+		if secs > 0 {
+			deadline = time.After(time.Duration(secs) * time.Second)
+		}
+		select {
+		case <-exited:
+			s.publish(c, events.ActionStop)
+			return nil
+		case <-deadline:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := s.Kill(ctx, c.ID, "SIGKILL"); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+		return err
+	}
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		return errdefs.Unavailable(fmt.Errorf("container %s did not exit 30s after SIGKILL", c.ID))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.publish(c, events.ActionStop)
+	return nil
+}
+
+// waitChan returns a channel that receives the exit code at the
+// container's next exit (at once if it is not running).
+func (s *Service) waitChan(id string) <-chan int {
+	ch := make(chan int, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.index.get(id)
+	if err != nil || !c.Running() {
+		if err == nil {
+			ch <- c.State.ExitCode
+		}
+		close(ch)
+		return ch
+	}
+	s.waiters[id] = append(s.waiters[id], ch)
+	return ch
+}
+
+func (s *Service) notifyWaiters(key string, code int) {
+	s.mu.Lock()
+	ws := s.waiters[key]
+	delete(s.waiters, key)
+	s.mu.Unlock()
+	for _, ch := range ws {
+		ch <- code
+		close(ch)
+	}
+}
+
+// WaitCondition is the condition of POST /containers/{id}/wait.
+type WaitCondition string
+
+// The wait conditions Docker knows.
+const (
+	WaitNotRunning WaitCondition = "not-running"
+	WaitNextExit   WaitCondition = "next-exit"
+	WaitRemoved    WaitCondition = "removed"
+)
+
+// WaitResult is what a wait ends with.
+type WaitResult struct {
+	ExitCode int
+	Error    string
+}
+
+// Wait blocks until the condition holds and returns the exit code.
+// Callers that must not miss an exit (docker run) call Wait before Start:
+// the registration happens before Wait returns its channel.
+func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-chan WaitResult, error) {
+	switch cond {
+	case "", WaitNotRunning:
+		cond = WaitNotRunning
+	case WaitNextExit, WaitRemoved:
+	default:
+		return nil, errdefs.Invalidf("invalid condition: %q", cond)
+	}
+	c, err := s.index.get(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan WaitResult, 1)
+	if cond == WaitNotRunning && !c.Running() {
+		out <- WaitResult{ExitCode: c.State.ExitCode}
+		return out, nil
+	}
+	ch := make(chan int, 1)
+	key := c.ID
+	if cond == WaitRemoved {
+		key = "removed:" + c.ID
+	}
+	s.mu.Lock()
+	s.waiters[key] = append(s.waiters[key], ch)
+	s.mu.Unlock()
+	go func() {
+		select {
+		case code := <-ch:
+			out <- WaitResult{ExitCode: code}
+		case <-ctx.Done():
+		}
+	}()
+	return out, nil
+}
+
+// RemoveOptions are `docker rm` flags.
+type RemoveOptions struct {
+	Force   bool
+	Volumes bool
+}
+
+// Remove deletes a container: its process (with Force), root filesystem,
+// logs, directories and record.
+func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	if c.Running() {
+		if !opts.Force {
+			return errdefs.Conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", "/"+c.Name)
+		}
+		if err := s.Kill(ctx, c.ID, "SIGKILL"); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+			return err
+		}
+		select {
+		case <-s.waitChan(c.ID):
+		case <-time.After(30 * time.Second):
+			return errdefs.Unavailable(fmt.Errorf("container %s did not exit 30s after SIGKILL", c.ID))
+		}
+	}
+	unlock := s.ops.lock(c.ID)
+	defer unlock()
+	if _, err := s.index.get(c.ID); err != nil {
+		return nil // removed meanwhile (--rm)
+	}
+	if c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.Status = StatusRemoving }); err != nil {
+		return err
+	}
+	s.cfg.Monitor.Delete(ctx, c.ID, true)
+	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+		return s.markDead(ctx, c, err)
+	}
+	if err := s.cfg.Images.RemoveRootfs(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return s.markDead(ctx, c, err)
+	}
+	if err := os.RemoveAll(s.bundle(c.ID)); err != nil {
+		return s.markDead(ctx, c, err)
+	}
+	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
+		return s.markDead(ctx, c, err)
+	}
+	if err := s.cfg.Store.Delete(ctx, c.ID); err != nil {
+		return s.markDead(ctx, c, err)
+	}
+	s.index.remove(c)
+	s.publish(c, events.ActionDestroy)
+	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
+	return nil
+}
+
+// markDead records a removal that failed half way: Docker shows such a
+// container as dead, and a second rm retries.
+// Preconditions: the caller holds s.ops.lock(c.ID).
+func (s *Service) markDead(ctx context.Context, c *Container, err error) error {
+	s.mutate(ctx, c.ID, func(c *Container) { c.State.Status, c.State.Error = StatusDead, err.Error() })
+	return fmt.Errorf("removal of container %s failed: %w", c.ID, err)
+}
+
+// List returns the containers `docker ps` shows for opts.
+func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
+	sel, err := selectContainers(s.index.all(), opts, s.index.get, func(c *Container, ref string) bool {
+		img, err := s.cfg.Images.Resolve(ctx, ref)
+		return err == nil && img.ID == c.Image
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]container.Summary, len(sel))
+	for i, c := range sel {
+		out[i] = c.Summary(now)
+	}
+	return out, nil
+}
+
+// Inspect returns GET /containers/{id}/json.
+func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectResponse, error) {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return container.InspectResponse{}, err
+	}
+	return container.InspectResponse{
+		ID: c.ID, Created: apiTime(c.Created), Path: c.Path, Args: c.Args, State: c.State.API(),
+		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
+		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		NetworkSettings: &container.NetworkSettings{},
+	}, nil
+}
+
+// LogsOptions are `docker logs` flags.
+type LogsOptions = logs.ReadOptions
+
+// Logs hands the container's log entries to emit. With Follow it returns
+// once the container has stopped and everything was read, or ctx ends.
+func (s *Service) Logs(ctx context.Context, ref string, opts LogsOptions, emit func(logs.Entry) error) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	if opts.Follow {
+		exited, done := s.waitChan(c.ID), make(chan struct{})
+		go func() {
+			select {
+			case <-exited:
+			case <-ctx.Done():
+			}
+			close(done)
+		}()
+		opts.Done = done
+	}
+	cfg := logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}
+	return logs.Read(ctx, s.dir(c.ID), c.ID, cfg, opts, emit)
+}
+
+// Resize sets the terminal size of a running TTY container.
+func (s *Service) Resize(ctx context.Context, ref string, height, width uint16) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	if !c.Running() {
+		return errdefs.Conflictf("container %s is not running", c.ID)
+	}
+	return s.cfg.Monitor.Resize(ctx, c.ID, height, width)
+}
+
+// pendingAttach is an attach made before its container started.
+type pendingAttach struct {
+	stdin, stdout, stderr bool
+	ready                 chan attachResult
+}
+
+type attachResult struct {
+	conn net.Conn
+	rd   interface{ Read([]byte) (int, error) }
+	err  error
+}
+
+// Attach connects to the container's stdio. For a container that has not
+// started, the connection is made by Start, before the process runs, so no
+// output is missed; for one that has exited, it returns at once with
+// nothing to read.
+func (s *Service) Attach(ctx context.Context, ref string, stdin, stdout, stderr bool) (net.Conn, interface{ Read([]byte) (int, error) }, error) {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Running() {
+		conn, rd, err := s.cfg.Monitor.Attach(ctx, c.ID, stdin, stdout, stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, rd, nil
+	}
+	if c.State.Status != StatusCreated && c.State.Status != StatusExited {
+		return nil, nil, errdefs.Conflictf("container %s is %s", c.ID, c.State.Status)
+	}
+	p := &pendingAttach{stdin: stdin, stdout: stdout, stderr: stderr, ready: make(chan attachResult, 1)}
+	s.mu.Lock()
+	s.pending[c.ID] = append(s.pending[c.ID], p)
+	s.mu.Unlock()
+	select {
+	case r := <-p.ready:
+		return r.conn, r.rd, r.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		list := s.pending[c.ID]
+		for i, q := range list {
+			if q == p {
+				s.pending[c.ID] = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+		return nil, nil, ctx.Err()
+	}
+}
+
+// connectPending attaches the waiting clients to a created task.
+func (s *Service) connectPending(ctx context.Context, id string) {
+	s.mu.Lock()
+	list := s.pending[id]
+	delete(s.pending, id)
+	s.mu.Unlock()
+	for _, p := range list {
+		conn, rd, err := s.cfg.Monitor.Attach(ctx, id, p.stdin, p.stdout, p.stderr)
+		p.ready <- attachResult{conn: conn, rd: rd, err: err}
+	}
+}
+
+// Reconcile matches the records with what the monitor runs, after a
+// daemon start: a container recorded as running whose task is gone or has
+// exited gets its exit (from the task, or the exit record the monitor
+// wrote); a task the daemon has no record of is deleted.
+func (s *Service) Reconcile(ctx context.Context) error {
+	tasks, err := s.cfg.Monitor.List(ctx)
+	if err != nil {
+		return err
+	}
+	byID := map[string]monitor.TaskState{}
+	for _, t := range tasks {
+		byID[t.ID] = t
+	}
+	for _, c := range s.index.all() {
+		t, ok := byID[c.ID]
+		delete(byID, c.ID)
+		switch {
+		case ok && t.Status == monitor.Exited:
+			s.HandleExit(ctx, t)
+		case ok:
+			if !c.Running() {
+				unlock := s.ops.lock(c.ID)
+				s.mutate(ctx, c.ID, func(c *Container) { c.State.SetRunning(t.Pid, c.State.StartedAt) })
+				unlock()
+			}
+		case c.Running():
+			st := monitor.TaskState{ID: c.ID, Status: monitor.Exited, ExitCode: 255}
+			if rec, err := monitor.ReadExitRecord(s.dir(c.ID)); err == nil {
+				st.ExitCode, st.ExitedAt = rec.ExitCode, rec.ExitedAt
+			}
+			s.HandleExit(ctx, st)
+		case c.State.Status == StatusRemoving || c.State.Status == StatusDead:
+			if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true}); err != nil {
+				log.From(ctx).Warn("finishing an interrupted removal", "container", c.ID, "err", err)
+			}
+		}
+	}
+	for id := range byID {
+		log.From(ctx).Warn("the monitor runs a container the daemon has no record of; deleting it", "container", id)
+		s.cfg.Monitor.Delete(ctx, id, true)
+	}
+	return nil
+}
+
+// WatchExits applies the monitor's exit announcements until ctx ends,
+// reconnecting (and reconciling) when the stream breaks.
+func (s *Service) WatchExits(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, err := s.cfg.Monitor.Events(ctx)
+		if err == nil {
+			if err := s.Reconcile(ctx); err != nil {
+				log.From(ctx).Warn("reconciling with the monitor", "err", err)
+			}
+			for st := range ch {
+				if st.Status == monitor.Exited {
+					s.HandleExit(ctx, st)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Service) publish(c *Container, action events.Action) {
+	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: action, Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, nil)}})
+}
+
+// attributes are an event's actor attributes: the container's labels,
+// name and image, as Docker sends them.
+func (s *Service) attributes(c *Container, extra map[string]string) map[string]string {
+	a := map[string]string{"name": c.Name, "image": c.ImageRef}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			a[k] = v
+		}
+	}
+	for k, v := range extra {
+		a[k] = v
+	}
+	return a
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// keyedMutex serializes operations per key.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedEntry{}
+	}
+	e := k.locks[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.locks[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// ParseSignal reads "SIGTERM", "TERM", "term" or "15".
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGKILL, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, errdefs.Invalidf("invalid signal: %s", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "SIG"))
+	for sig, n := range signalNames {
+		if sig == name {
+			return n, nil
+		}
+	}
+	return 0, errdefs.Invalidf("invalid signal: %s", s)
+}
+
+var signalNames = map[string]syscall.Signal{
+	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
+	"CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP, "ILL": syscall.SIGILL,
+	"INT": syscall.SIGINT, "IO": syscall.SIGIO, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
+	"PROF": syscall.SIGPROF, "PWR": syscall.SIGPWR, "QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV,
+	"STKFLT": syscall.SIGSTKFLT, "STOP": syscall.SIGSTOP, "SYS": syscall.SIGSYS, "TERM": syscall.SIGTERM,
+	"TRAP": syscall.SIGTRAP, "TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU,
+	"URG": syscall.SIGURG, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM,
+	"WINCH": syscall.SIGWINCH, "XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
