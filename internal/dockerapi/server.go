@@ -23,6 +23,8 @@ import (
 type Config struct {
 	// Logger receives one line per failed request; nil means slog.Default().
 	Logger *slog.Logger
+	// Containers serves /containers/...; nil leaves those routes out.
+	Containers ContainerBackend
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -42,6 +44,9 @@ func New(cfg Config) *Server {
 		s.logger = slog.Default()
 	}
 	s.routeSystem()
+	if cfg.Containers != nil {
+		s.routeContainers(cfg.Containers)
+	}
 	return s
 }
 
