@@ -46,6 +46,18 @@ func BerthBinary(t testing.TB) string {
 	return buildPath
 }
 
+// Main runs a test package's tests and then removes what the package's
+// tests built (the berth binary). Use it as the package's TestMain:
+//
+//	func TestMain(m *testing.M) { testutil.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
 // moduleRoot is the repository root, found from this file's location.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
