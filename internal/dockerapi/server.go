@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth/berth/api"
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/version"
 )
@@ -23,8 +24,12 @@ import (
 type Config struct {
 	// Logger receives one line per failed request; nil means slog.Default().
 	Logger *slog.Logger
+	// DaemonID and DataRoot are shown by /info.
+	DaemonID, DataRoot string
 	// Containers serves /containers/...; nil leaves those routes out.
 	Containers ContainerBackend
+	// Events serves /events; nil leaves it out.
+	Events *events.Bus
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -33,17 +38,22 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // Server is the Engine API as an http.Handler.
 type Server struct {
+	cfg    Config
 	mux    *http.ServeMux
 	logger *slog.Logger
 }
 
 // New returns the Engine API server.
 func New(cfg Config) *Server {
-	s := &Server{mux: http.NewServeMux(), logger: cfg.Logger}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
 	s.routeSystem()
+	s.routeInfo()
+	if cfg.Events != nil {
+		s.routeEvents(cfg.Events)
+	}
 	if cfg.Containers != nil {
 		s.routeContainers(cfg.Containers)
 	}

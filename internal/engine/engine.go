@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/berth/berth/api"
 	"github.com/berth/berth/internal/dockerapi"
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/log"
 )
 
@@ -48,6 +50,7 @@ type Engine struct {
 	lock      *os.File // flock on DataRoot: one daemon per data root
 	listeners []net.Listener
 	server    *http.Server
+	events    *events.Bus
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -83,8 +86,18 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		}
 		e.listeners = append(e.listeners, l)
 	}
+	id, err := engineID(cfg.DataRoot)
+	if err != nil {
+		return nil, err
+	}
+	e.events = events.New()
 	e.server = &http.Server{
-		Handler:           dockerapi.New(dockerapi.Config{Logger: log.From(ctx)}),
+		Handler: dockerapi.New(dockerapi.Config{
+			Logger:   log.From(ctx),
+			DaemonID: id,
+			DataRoot: cfg.DataRoot,
+			Events:   e.events,
+		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(log.From(ctx).Handler(), slog.LevelWarn),
@@ -129,6 +142,24 @@ func (e *Engine) Close() {
 		e.lock.Close()
 		e.lock = nil
 	}
+}
+
+// engineID returns the daemon's identity, made once and kept in the data
+// root, as dockerd's engine-id.
+func engineID(root string) (string, error) {
+	path := filepath.Join(root, "engine-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write engine id: %w", err)
+	}
+	return id, nil
 }
 
 // lockDataRoot takes an exclusive flock on the data root, so two daemons

@@ -45,3 +45,32 @@ func TestDockerVersion(t *testing.T) {
 		t.Fatalf("docker version: %v\n%s", err, out)
 	}
 }
+
+func TestDockerInfo(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	out, err := docker(t, d, "info", "--format", "{{.OSType}} {{.Driver}} {{.DockerRootDir}} {{.ServerVersion}}")
+	if err != nil {
+		t.Fatalf("docker info: %v\n%s", err, out)
+	}
+	f := strings.Fields(out)
+	if len(f) != 4 || f[0] != "linux" || f[1] != "overlay2" || f[2] != d.DataRoot {
+		t.Fatalf("docker info = %q", out)
+	}
+	if out, err := docker(t, d, "info"); err != nil || !strings.Contains(out, "Server Version") {
+		t.Fatalf("plain docker info: %v\n%s", err, out)
+	}
+}
+
+func TestDockerEventsWindow(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	// A window that has already closed: the stream must end by itself.
+	out, err := docker(t, d, "events", "--since", "1", "--until", "2")
+	if err != nil {
+		t.Fatalf("docker events: %v\n%s", err, out)
+	}
+	if out, err := docker(t, d, "events", "--filter", "bogus=1", "--until", "1"); err == nil || !strings.Contains(out, "invalid filter 'bogus'") {
+		t.Fatalf("bad filter: %v\n%s", err, out)
+	}
+}
