@@ -52,10 +52,17 @@ func NewRootCommand() *cobra.Command {
 			HiddenDefaultCmd: true,
 		},
 	}
+	// As in docker, -h is --hostname for run and create; help is --help only.
+	root.PersistentFlags().Bool("help", false, "print usage")
 	root.PersistentFlags().StringVarP(&c.host, "host", "H", "", "daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)")
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)
-	root.AddCommand(newVersionCommand(c))
+	root.AddCommand(
+		newVersionCommand(c),
+		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
+		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
+		newInspectCommand(c), newPsCommand(c),
+	)
 	return root
 }
 
