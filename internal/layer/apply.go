@@ -63,8 +63,10 @@ type ApplyOptions struct {
 	// NoChown keeps files owned by the caller (rootless, tests). Without
 	// root, Apply never chowns anyway.
 	NoChown bool
-	// MaxSize bounds the total logical size of regular files (a sparse
-	// entry counts its full size). 0 means no limit.
+	// MaxSize bounds both the uncompressed tar stream and the total logical
+	// size of its regular files (a sparse entry counts its full size), so
+	// neither a decompression bomb nor a sparse claim can fill the disk or
+	// burn CPU without end. 0 means no limit.
 	MaxSize int64
 }
 
@@ -92,7 +94,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (dif
 	}
 	defer dr.Close()
 	h := sha256.New()
-	cr := &countingReader{r: dr, h: h}
+	cr := &countingReader{ctx: ctx, r: dr, h: h, max: opts.MaxSize}
 
 	a := &applier{
 		ctx:   ctx,
@@ -115,7 +117,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (dif
 			break
 		}
 		if err != nil {
-			return "", 0, errdefs.Invalidf("apply layer: read tar: %w", err)
+			return "", 0, readErr(ctx, err)
 		}
 		if err := a.entry(hdr, tr); err != nil {
 			return "", 0, err
@@ -126,7 +128,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (dif
 	}
 	// The diffID covers the whole stream, trailing padding included.
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return "", 0, errdefs.Invalidf("apply layer: read tar: %w", err)
+		return "", 0, readErr(ctx, err)
 	}
 	if a.skippedDevices > 0 || a.skippedXattrs > 0 || a.skippedOther > 0 {
 		log.From(ctx).Warn("layer entries skipped", "devices", a.skippedDevices,
@@ -135,17 +137,39 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (dif
 	return digest.NewDigest(digest.SHA256, h), cr.n, nil
 }
 
-// countingReader hashes and counts what is read through it.
+// readErr classifies an error reading the layer stream: the caller's
+// cancellation stays what it is, anything else is a bad layer.
+func readErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errdefs.ClassOf(err) != nil {
+		return fmt.Errorf("apply layer: %w", err)
+	}
+	return errdefs.Invalidf("apply layer: read tar: %w", err)
+}
+
+// countingReader hashes and counts what is read through it, stops when
+// ctx ends, and refuses a stream longer than max (if > 0): a small gzip or
+// zstd input can inflate without bound.
 type countingReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
+	ctx context.Context
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	max int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := c.r.Read(p)
 	c.h.Write(p[:n])
 	c.n += int64(n)
+	if c.max > 0 && c.n > c.max {
+		return n, errdefs.Invalidf("layer exceeds the size limit of %d bytes", c.max)
+	}
 	return n, err
 }
 

@@ -2,6 +2,8 @@ package layer
 
 import (
 	"archive/tar"
+	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"os"
@@ -377,5 +379,45 @@ func TestMaliciousCorpusFiles(t *testing.T) {
 			applyBytes(t, s.layer, b, ApplyOptions{Whiteouts: ApplyWhiteouts, MaxSize: 1 << 30})
 			s.assertUntouched(t)
 		})
+	}
+}
+
+// A small compressed input inflating far beyond MaxSize is stopped, whether
+// the bulk is a file or junk after the end of the archive.
+func TestDecompressionBomb(t *testing.T) {
+	zeros := strings.Repeat("\x00", 8<<20)
+	for _, tc := range []struct {
+		name string
+		tar  []byte
+	}{
+		{"big file", mkTar(t, file("zeros", zeros))},
+		{"trailing junk", append(mkTar(t, file("a", "a")), zeros...)},
+	} {
+		for _, c := range []Compression{Gzip, Zstd} {
+			t.Run(tc.name+"/"+c.String(), func(t *testing.T) {
+				var buf bytes.Buffer
+				w, _ := Compress(&buf, c)
+				w.Write(tc.tar)
+				w.Close()
+				if buf.Len() > 1<<20 {
+					t.Fatalf("compressed to %d bytes", buf.Len())
+				}
+				s := newSandbox(t)
+				err := applyBytes(t, s.layer, buf.Bytes(), ApplyOptions{Whiteouts: ApplyWhiteouts, MaxSize: 1 << 20})
+				if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "size limit") {
+					t.Fatalf("err = %v", err)
+				}
+			})
+		}
+	}
+}
+
+func TestApplyCanceled(t *testing.T) {
+	s := newSandbox(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := Apply(ctx, s.layer, bytes.NewReader(mkTar(t, file("a", "a"))), ApplyOptions{Whiteouts: ApplyWhiteouts})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
 	}
 }
