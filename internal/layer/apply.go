@@ -248,7 +248,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 
 	switch hdr.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont,
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont, // the reader turns '\x00' into TypeReg
 		tar.TypeDir, tar.TypeSymlink, tar.TypeLink, tar.TypeFifo:
 	case tar.TypeChar, tar.TypeBlock:
 		if !a.opts.AllowDevices {

@@ -105,9 +105,6 @@ func readTar(t testing.TB, b []byte, withOwners bool) []tarEntry {
 			Mode: h.Mode & 0o7777, MTime: h.ModTime.Unix(), Size: int64(len(data)),
 			SHA: fmt.Sprintf("%x", sha256.Sum256(data))[:12], Devmajor: h.Devmajor, Devmin: h.Devminor,
 		}
-		if e.Type == tar.TypeRegA {
-			e.Type = tar.TypeReg
-		}
 		if withOwners {
 			e.Uid, e.Gid = h.Uid, h.Gid
 		}
