@@ -250,7 +250,7 @@ func TestMaliciousLayers(t *testing.T) {
 				s := newSandbox(t)
 				layerTar := tc.tar(t, s.outside)
 				if *update && mode == ApplyWhiteouts {
-					writeCorpus(t, tc.name, layerTar)
+					writeCorpus(t, tc.name, tc.tar(t, "/tmp/berth-layer-outside"))
 				}
 				err := applyBytes(t, s.layer, layerTar, ApplyOptions{Whiteouts: mode, MaxSize: 1 << 30})
 				s.assertUntouched(t)
@@ -284,7 +284,7 @@ func modeName(m WhiteoutMode) string {
 func writeCorpus(t *testing.T, name string, b []byte) {
 	dir := filepath.Join("testdata", "malicious")
 	os.MkdirAll(dir, 0o755)
-	n := strings.NewReplacer(" ", "-", "/", "-").Replace(name) + ".tar"
+	n := strings.NewReplacer(" ", "-", "/", "-", ",", "").Replace(name) + ".tar"
 	if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
