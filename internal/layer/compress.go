@@ -100,3 +100,39 @@ func Compress(w io.Writer, c Compression) (io.WriteCloser, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// Layer media types (OCI image-spec and Docker schema2).
+const (
+	MediaTypeOCILayer      = "application/vnd.oci.image.layer.v1.tar"
+	MediaTypeOCILayerGzip  = "application/vnd.oci.image.layer.v1.tar+gzip"
+	MediaTypeOCILayerZstd  = "application/vnd.oci.image.layer.v1.tar+zstd"
+	MediaTypeDockerLayer   = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaTypeDockerForeign = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+	mediaTypeOCINondistPfx = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+	mediaTypeDockerUncompr = "application/vnd.docker.image.rootfs.diff.tar"
+)
+
+// CompressionOf tells a layer's compression from its media type, or fails
+// (errdefs.ErrInvalid) for a media type that is not a layer's.
+func CompressionOf(mediaType string) (Compression, error) {
+	switch mediaType {
+	case MediaTypeOCILayer, mediaTypeOCINondistPfx, mediaTypeDockerUncompr:
+		return Uncompressed, nil
+	case MediaTypeOCILayerGzip, mediaTypeOCINondistPfx + "+gzip", MediaTypeDockerLayer, MediaTypeDockerForeign:
+		return Gzip, nil
+	case MediaTypeOCILayerZstd, mediaTypeOCINondistPfx + "+zstd":
+		return Zstd, nil
+	}
+	return Uncompressed, errdefs.Invalidf("not a layer media type: %q", mediaType)
+}
+
+// OCIMediaType is the OCI layer media type for c.
+func (c Compression) OCIMediaType() string {
+	switch c {
+	case Gzip:
+		return MediaTypeOCILayerGzip
+	case Zstd:
+		return MediaTypeOCILayerZstd
+	}
+	return MediaTypeOCILayer
+}

@@ -458,3 +458,17 @@ func truncateTimes(t testing.TB, root string) {
 		return nil
 	})
 }
+
+func TestCompressionOf(t *testing.T) {
+	for _, c := range []Compression{Uncompressed, Gzip, Zstd} {
+		if got, err := CompressionOf(c.OCIMediaType()); err != nil || got != c {
+			t.Errorf("CompressionOf(%s) = %v, %v", c.OCIMediaType(), got, err)
+		}
+	}
+	if got, err := CompressionOf(MediaTypeDockerLayer); err != nil || got != Gzip {
+		t.Errorf("docker layer: %v %v", got, err)
+	}
+	if _, err := CompressionOf("application/vnd.oci.image.config.v1+json"); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("config media type accepted: %v", err)
+	}
+}
