@@ -472,3 +472,62 @@ func TestCompressionOf(t *testing.T) {
 		t.Errorf("config media type accepted: %v", err)
 	}
 }
+
+// Changes made through a real overlay mount (the kernel's own whiteouts and
+// opaque directories) come out of DiffOverlay as a layer that, applied onto
+// the base with ApplyWhiteouts, gives the merged view back.
+func TestDiffOverlayOfKernelChanges(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := testutil.DataRoot(t)
+	lower, upper, work, merged := filepath.Join(root, "lower"), filepath.Join(root, "upper"), filepath.Join(root, "work"), filepath.Join(root, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		os.Mkdir(d, 0o755)
+	}
+	if err := applyBytes(t, lower, baseLayer(t), ApplyOptions{Whiteouts: OverlayWhiteouts}); err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		t.Fatalf("mount overlay: %v", err)
+	}
+	mounted := true
+	defer func() {
+		if mounted {
+			unix.Unmount(merged, 0)
+		}
+	}()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Remove(filepath.Join(merged, "c")))
+	must(os.WriteFile(filepath.Join(merged, "a/y"), []byte("changed"), 0o600))
+	must(os.RemoveAll(filepath.Join(merged, "b")))
+	must(os.Mkdir(filepath.Join(merged, "b"), 0o711))
+	must(os.WriteFile(filepath.Join(merged, "b/new"), []byte("new"), 0o644))
+	must(os.Symlink("/etc/shadow", filepath.Join(merged, "link")))
+	// (No utimensat here: touching lower files would copy them up.)
+	want := readTar(t, diffDirs(t, t.TempDir(), merged), true)
+	must(unix.Unmount(merged, 0))
+	mounted = false
+
+	layerTar := diffOverlay(t, upper)
+	var names []string
+	for _, e := range readTar(t, layerTar, false) {
+		names = append(names, e.Name)
+	}
+	wantNames := []string{".wh.c", "a", "a/y", "b", "b/.wh..wh..opq", "b/new", "link"}
+	if d := cmp.Diff(wantNames, names); d != "" {
+		t.Fatalf("DiffOverlay of the kernel's upper (-want +got):\n%s", d)
+	}
+	result := filepath.Join(root, "result")
+	os.Mkdir(result, 0o755)
+	must(applyBytes(t, result, baseLayer(t), ApplyOptions{Whiteouts: ApplyWhiteouts}))
+	must(applyBytes(t, result, layerTar, ApplyOptions{Whiteouts: ApplyWhiteouts}))
+	got := readTar(t, diffDirs(t, t.TempDir(), result), true)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("base + diff differs from the merged view (-want +got):\n%s", d)
+	}
+}
