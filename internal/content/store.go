@@ -200,6 +200,9 @@ func (s *Store) WriteBlob(ctx context.Context, r io.Reader, desc ocispec.Descrip
 		}
 	}
 	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: r}); err != nil {
+		if errors.Is(err, errdefs.ErrInvalid) {
+			w.Abort() // the source is not this blob: nothing worth resuming
+		}
 		return fmt.Errorf("write blob %s: %w", desc.Digest, err)
 	}
 	if err := w.Commit(ctx); err != nil {
