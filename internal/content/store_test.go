@@ -275,8 +275,14 @@ func TestWriteBlobRejectsBadData(t *testing.T) {
 	if !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("WriteBlob = %v", err)
 	}
+	if err := s.WriteBlob(ctx, strings.NewReader("good and then some"), desc); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("WriteBlob of overlong data = %v", err)
+	}
 	if f := blobFiles(t, s); len(f) != 0 {
 		t.Fatalf("stored: %v", f)
+	}
+	if ings, _ := s.Ingests(ctx); len(ings) != 0 {
+		t.Fatalf("ingest left: %+v", ings)
 	}
 }
 
