@@ -40,6 +40,8 @@ const (
 const (
 	WhiteoutPrefix = ".wh."
 	WhiteoutOpaque = ".wh..wh..opq"
+
+	whiteoutMetaPrefix = ".wh..wh."
 )
 
 // IDMap maps a range of IDs in the layer (the container's view) to IDs on
@@ -225,6 +227,13 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	dir, base := splitRel(rel)
+	if (strings.HasPrefix(base, whiteoutMetaPrefix) && base != WhiteoutOpaque) ||
+		(strings.HasPrefix(rel, whiteoutMetaPrefix) && rel != WhiteoutOpaque) {
+		// aufs metadata (.wh..wh.aufs, the .wh..wh.plnk tree): not content.
+		// Legacy aufs hardlinks into .wh..wh.plnk are not resolved.
+		a.skippedOther++
+		return nil
+	}
 	if strings.HasPrefix(base, WhiteoutPrefix) {
 		return a.whiteout(hdr, dir, base)
 	}

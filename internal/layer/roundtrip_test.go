@@ -286,6 +286,13 @@ func TestApplyWhiteouts(t *testing.T) {
 	if d := cmp.Diff(want, listTree(t, s.layer)); d != "" {
 		t.Fatalf("tree after whiteouts (-want +got):\n%s", d)
 	}
+	// aufs metadata entries are skipped, not taken for whiteouts.
+	if err := applyBytes(t, s.layer, mkTar(t, dir(".wh..wh.plnk/"), file(".wh..wh.plnk/1.2", "x"), file("a/.wh..wh.aufs", "")), ApplyOptions{Whiteouts: ApplyWhiteouts}); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, listTree(t, s.layer)); d != "" {
+		t.Fatalf("tree after aufs metadata (-want +got):\n%s", d)
+	}
 	// Whiteout of something absent is fine.
 	if err := applyBytes(t, s.layer, mkTar(t, file("nothere/.wh.x", ""), file(".wh.gone", "")), ApplyOptions{Whiteouts: ApplyWhiteouts}); err != nil {
 		t.Fatal(err)
