@@ -30,6 +30,8 @@ type Config struct {
 	Containers ContainerBackend
 	// Events serves /events; nil leaves it out.
 	Events *events.Bus
+	// Volumes serves /volumes/...; nil leaves those routes out.
+	Volumes VolumeBackend
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -56,6 +58,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Containers != nil {
 		s.routeContainers(cfg.Containers)
+	}
+	if cfg.Volumes != nil {
+		s.routeVolumes(cfg.Volumes)
 	}
 	return s
 }
