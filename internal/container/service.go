@@ -78,14 +78,25 @@ type Service struct {
 	// pending are attach requests made before the container started; Start
 	// connects them to the process before letting it run.
 	pending map[string][]*pendingAttach
+	// restarts are the pending restarts by restart policy, and the last
+	// backoff delay of each container (guarded by mu).
+	restarts map[string]*pendingRestart
 	// ops serializes state changes of one container (start, stop, remove).
 	ops keyedMutex
+	// lifetime is the daemon's context: restarts by policy run under it.
+	lifetime context.Context
+}
+
+type pendingRestart struct {
+	timer *time.Timer // nil once fired or cancelled
+	delay time.Duration
 }
 
 // New loads the containers the store has. Call Reconcile once the monitor
 // answers, to match them with what is really running.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	s := &Service{cfg: cfg, index: newIndex(), waiters: map[string][]chan int{}, pending: map[string][]*pendingAttach{}}
+	s := &Service{cfg: cfg, index: newIndex(), waiters: map[string][]chan int{}, pending: map[string][]*pendingAttach{},
+		restarts: map[string]*pendingRestart{}, lifetime: context.WithoutCancel(ctx)}
 	all, err := cfg.Store.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load containers: %w", err)
@@ -234,15 +245,24 @@ func validateHostConfig(hc *container.HostConfig) error {
 	return nil
 }
 
-// Start runs a created or stopped container.
-func (s *Service) Start(ctx context.Context, ref string) (err error) {
+// Start runs a created or stopped container, as a user asks: the
+// restart count starts again from zero.
+func (s *Service) Start(ctx context.Context, ref string) error {
 	c, err := s.index.get(ref)
 	if err != nil {
 		return err
 	}
 	unlock := s.ops.lock(c.ID)
 	defer unlock()
-	if c, err = s.index.get(c.ID); err != nil {
+	s.cancelRestart(c.ID, true)
+	return s.startLocked(ctx, c.ID, false)
+}
+
+// startLocked starts container id; byPolicy counts it as a restart.
+// Preconditions: the caller holds s.ops.lock(id).
+func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (err error) {
+	c, err := s.index.get(id)
+	if err != nil {
 		return err
 	}
 	switch c.State.Status {
@@ -301,12 +321,56 @@ func (s *Service) Start(ctx context.Context, ref string) (err error) {
 	c, err = s.mutate(ctx, c.ID, func(c *Container) {
 		c.State.SetRunning(resp.Pid, time.Now().UTC())
 		c.HasBeenStarted, c.ManualStop = true, false
+		if byPolicy {
+			c.RestartCount++
+		} else {
+			c.RestartCount = 0
+		}
 	})
 	if err != nil {
 		return err
 	}
 	s.publish(c, events.ActionStart)
 	return nil
+}
+
+// scheduleRestart starts container id again after delay, by its restart
+// policy, unless a user's stop, start or removal cancels it first.
+func (s *Service) scheduleRestart(id string, delay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &pendingRestart{delay: delay}
+	r.timer = time.AfterFunc(delay, func() {
+		unlock := s.ops.lock(id)
+		defer unlock()
+		s.mu.Lock()
+		cancelled := s.restarts[id] != r || r.timer == nil
+		r.timer = nil
+		s.mu.Unlock()
+		if cancelled {
+			return
+		}
+		ctx := log.With(s.lifetime, "container", ShortID(id))
+		if err := s.startLocked(ctx, id, true); err != nil {
+			log.From(ctx).Error("restarting by restart policy", "err", err)
+		}
+	})
+	s.restarts[id] = r
+}
+
+// cancelRestart stops a pending restart; forget also drops the backoff.
+func (s *Service) cancelRestart(id string, forget bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.restarts[id]; r != nil {
+		if r.timer != nil {
+			r.timer.Stop()
+			r.timer = nil
+		}
+		if forget {
+			delete(s.restarts, id)
+		}
+	}
 }
 
 // startFailureCode is the exit code Docker reports for a container that
@@ -347,11 +411,24 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
 	}
 	os.RemoveAll(s.bundle(c.ID))
+	ran := at.Sub(c.State.StartedAt)
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
 	}
 	s.publishExit(c)
+	s.mu.Lock()
+	var prevDelay time.Duration
+	if r := s.restarts[c.ID]; r != nil {
+		prevDelay = r.delay
+	}
+	s.mu.Unlock()
+	if d := shouldRestart(c.HostConfig.RestartPolicy, c.State.ExitCode, ran, c.ManualStop, c.RestartCount, prevDelay); d.restart {
+		if next, err := s.mutate(ctx, c.ID, func(c *Container) { c.State.Status = StatusRestarting }); err == nil {
+			c = next
+			s.scheduleRestart(c.ID, d.delay)
+		}
+	}
 	unlock()
 	s.notifyWaiters(c.ID, c.State.ExitCode)
 	if c.HostConfig.AutoRemove {
@@ -396,10 +473,22 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal str
 	if err != nil {
 		return err
 	}
+	unlock := s.ops.lock(c.ID)
+	if c, err = s.index.get(c.ID); err != nil {
+		unlock()
+		return err
+	}
+	if c.State.Status == StatusRestarting {
+		// Waiting to be restarted by its policy: stopping cancels that.
+		s.cancelRestart(c.ID, true)
+		_, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.Status, c.ManualStop = StatusExited, true })
+		unlock()
+		return err
+	}
 	if !c.Running() {
+		unlock()
 		return errdefs.NotModified(fmt.Errorf("container %s is not running", c.ID))
 	}
-	unlock := s.ops.lock(c.ID)
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.ManualStop = true })
 	unlock()
 	if err != nil {
@@ -545,6 +634,12 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	c, err := s.index.get(ref)
 	if err != nil {
 		return err
+	}
+	if c.State.Status == StatusRestarting {
+		if !opts.Force {
+			return errdefs.Conflictf("cannot remove container %q: container is restarting: stop the container before removing or force remove", "/"+c.Name)
+		}
+		s.cancelRestart(c.ID, true)
 	}
 	if c.Running() {
 		if !opts.Force {
