@@ -866,7 +866,30 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		log.From(ctx).Warn("the monitor runs a container the daemon has no record of; deleting it", "container", id)
 		s.cfg.Monitor.Delete(ctx, id, true)
 	}
+	s.cleanOrphans(ctx)
 	return nil
+}
+
+// cleanOrphans removes what a crash can leave under the exec root: the
+// mounted rootfs and bundle of a container that is not running, and the
+// directory of a container that has no record at all.
+func (s *Service) cleanOrphans(ctx context.Context) {
+	ents, err := os.ReadDir(filepath.Join(s.cfg.ExecRoot, "containers"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id := e.Name()
+		c, err := s.index.get(id)
+		if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
+			continue
+		}
+		if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
+			log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
+			continue
+		}
+		os.RemoveAll(s.bundle(id))
+	}
 }
 
 // WatchExits applies the monitor's exit announcements until ctx ends,
