@@ -32,6 +32,8 @@ type ContainerBackend interface {
 	Logs(ctx context.Context, ref string, opts berthc.LogsOptions, emit func(logs.Entry) error) error
 	Attach(ctx context.Context, ref string, stdin, stdout, stderr bool) (net.Conn, interface{ Read([]byte) (int, error) }, error)
 	Resize(ctx context.Context, ref string, height, width uint16) error
+	Prune(ctx context.Context, filters map[string][]string, parseTime func(string) (time.Time, error)) (container.PruneReport, error)
+	Rename(ctx context.Context, ref, newName string) error
 }
 
 func (s *Server) routeContainers(b ContainerBackend) {
@@ -153,6 +155,24 @@ func (s *Server) routeContainers(b ContainerBackend) {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := parseFilters(r, berthc.PruneFilters...)
+		if err != nil {
+			return err
+		}
+		report, err := b.Prune(r.Context(), f, parseUntil)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, report)
+	})
+	s.handle("POST /containers/{id}/rename", func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
 	s.handle("GET /containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) error {
@@ -312,6 +332,15 @@ func intParam(r *http.Request, key string) (*int, error) {
 		return nil, errdefs.Invalidf("invalid value for %s: %q is not a number", key, v)
 	}
 	return &n, nil
+}
+
+// parseUntil reads prune's until filter: a timestamp, or a duration ago
+// ("24h").
+func parseUntil(v string) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return parseTimestamp(v)
 }
 
 // parseTimestamp reads the since/until forms the docker CLI sends:
