@@ -40,7 +40,11 @@ func FuzzApply(f *testing.F) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		Apply(ctx, layer, bytes.NewReader(data), ApplyOptions{Whiteouts: ApplyWhiteouts, MaxSize: 16 << 20})
+		mode := ApplyWhiteouts // odd lengths: overlay whiteouts (mknod, trusted xattrs: root)
+		if len(data)%2 == 1 {
+			mode = OverlayWhiteouts
+		}
+		Apply(ctx, layer, bytes.NewReader(data), ApplyOptions{Whiteouts: mode, MaxSize: 16 << 20})
 
 		ents, _ := os.ReadDir(base)
 		if len(ents) != 2 {
