@@ -25,6 +25,8 @@ import (
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/volume"
 )
 
 // Config is everything the daemon is built from: dockerd's flags for where
@@ -51,6 +53,7 @@ type Engine struct {
 	listeners []net.Listener
 	server    *http.Server
 	events    *events.Bus
+	meta      *metadata.DB
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -91,12 +94,20 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	e.events = events.New()
+	if e.meta, err = metadata.Open(filepath.Join(cfg.DataRoot, "meta.db")); err != nil {
+		return nil, err
+	}
+	volumes, err := volume.New(ctx, filepath.Join(cfg.DataRoot, "volumes"), volume.MetadataStore{DB: e.meta}, e.events)
+	if err != nil {
+		return nil, err
+	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
 			Logger:   log.From(ctx),
 			DaemonID: id,
 			DataRoot: cfg.DataRoot,
 			Events:   e.events,
+			Volumes:  volumes,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -137,6 +148,10 @@ func (e *Engine) Close() {
 		l.Close()
 	}
 	e.listeners = nil
+	if e.meta != nil {
+		e.meta.Close()
+		e.meta = nil
+	}
 	if e.lock != nil {
 		os.Remove(filepath.Join(e.cfg.ExecRoot, "berth.pid"))
 		e.lock.Close()

@@ -6,52 +6,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/metadata"
 	"github.com/berth/berth/internal/testutil"
 )
 
-// memStore keeps records in memory; what it holds survives a new Service,
-// as a store on disk would.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]Volume
-}
-
-func (s *memStore) Put(_ context.Context, v *Volume) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]Volume{}
-	}
-	s.m[v.Name] = *v
-	return nil
-}
-
-func (s *memStore) Delete(_ context.Context, name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, name)
-	return nil
-}
-
-func (s *memStore) All(context.Context) ([]*Volume, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Volume
-	for _, v := range s.m {
-		out = append(out, &v)
-	}
-	return out, nil
-}
-
-func newService(t *testing.T) (*Service, *memStore, string) {
+func newService(t *testing.T) (*Service, Store, string) {
 	t.Helper()
-	root := filepath.Join(testutil.DataRoot(t), "volumes")
-	st := &memStore{}
+	dir := testutil.DataRoot(t)
+	root := filepath.Join(dir, "volumes")
+	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st := MetadataStore{DB: db}
 	s, err := New(context.Background(), root, st, events.New())
 	if err != nil {
 		t.Fatal(err)
