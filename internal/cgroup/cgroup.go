@@ -1,0 +1,371 @@
+package cgroup
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/errdefs"
+)
+
+// DefaultRoot is where the cgroup hierarchies are mounted.
+const DefaultRoot = "/sys/fs/cgroup"
+
+// Options tune New.
+type Options struct {
+	// Root is where the hierarchies are mounted (default DefaultRoot).
+	// Tests point it at a fake tree: a directory holding cgroup.controllers
+	// is taken for v2; otherwise each subdirectory is a v1 hierarchy named
+	// by its comma-separated controllers (e.g. "cpu,cpuacct").
+	Root string
+}
+
+// Manager is one container's cgroup.
+type Manager interface {
+	// Apply creates the cgroup and moves pid into it.
+	Apply(pid int) error
+	// Set applies resource limits.
+	Set(r *specs.LinuxResources) error
+	Freeze() error
+	Thaw() error
+	// Pids lists the processes in the cgroup.
+	Pids() ([]int, error)
+	// Destroy removes the cgroup; it must be empty.
+	Destroy() error
+	// Paths maps each controller (v2: "") to the cgroup's directory.
+	Paths() map[string]string
+}
+
+// New returns the manager of the cgroup at path (like "/berth/<id>", taken
+// relative to each hierarchy's root).
+func New(path string, opts Options) (Manager, error) {
+	if opts.Root == "" {
+		opts.Root = DefaultRoot
+	}
+	clean := filepath.Clean("/" + path)
+	if clean == "/" {
+		return nil, errdefs.Invalidf("cgroup path %q: must name a cgroup below the root", path)
+	}
+	if _, err := os.Stat(filepath.Join(opts.Root, "cgroup.controllers")); err == nil {
+		return &v2{root: opts.Root, dir: filepath.Join(opts.Root, clean)}, nil
+	}
+	hs, err := hierarchies(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) == 0 {
+		return nil, errdefs.NotImplemented(fmt.Errorf("no cgroup hierarchy found under %s", opts.Root))
+	}
+	m := &v1{paths: map[string]string{}, ctrls: map[string]string{}}
+	for mnt, ctrls := range hs {
+		dir := filepath.Join(mnt, clean)
+		m.dirs = append(m.dirs, dir)
+		for _, c := range ctrls {
+			m.ctrls[c] = dir
+			m.paths[c] = dir
+		}
+	}
+	return m, nil
+}
+
+// hierarchies maps each v1 hierarchy's mount point under root to its
+// controllers. cgroup2 mounts (the hybrid layout's "unified") are ignored.
+func hierarchies(root string) (map[string][]string, error) {
+	hs := map[string][]string{}
+	if root != DefaultRoot {
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.IsDir() && e.Name() != "unified" {
+				hs[filepath.Join(root, e.Name())] = strings.Split(e.Name(), ",")
+			}
+		}
+		return hs, nil
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMountinfo(f, root)
+}
+
+func parseMountinfo(r io.Reader, root string) (map[string][]string, error) {
+	hs := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || len(fields) < sep+4 || fields[sep+1] != "cgroup" {
+			continue
+		}
+		mnt := fields[4]
+		if !strings.HasPrefix(mnt, root+"/") {
+			continue
+		}
+		var ctrls []string
+		for _, o := range strings.Split(fields[sep+3], ",") {
+			switch o {
+			case "rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children", "xattr":
+				continue
+			}
+			if strings.HasPrefix(o, "release_agent=") {
+				continue
+			}
+			ctrls = append(ctrls, o)
+		}
+		if len(ctrls) > 0 {
+			hs[mnt] = ctrls
+		}
+	}
+	return hs, sc.Err()
+}
+
+type v1 struct {
+	dirs  []string          // one per hierarchy
+	ctrls map[string]string // controller -> dir
+	paths map[string]string
+}
+
+func (m *v1) Paths() map[string]string { return m.paths }
+
+func (m *v1) Apply(pid int) error {
+	for _, dir := range m.dirs {
+		if err := m.mkdir(dir); err != nil {
+			return err
+		}
+		if pid > 0 {
+			if err := writeFile(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mkdir creates dir and its parents; in the cpuset hierarchy it copies
+// cpus and mems down into each new level, which the kernel leaves empty.
+func (m *v1) mkdir(dir string) error {
+	if m.ctrls["cpuset"] != dir {
+		return os.MkdirAll(dir, 0o755)
+	}
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			cur, _ := os.ReadFile(filepath.Join(d, f))
+			if strings.TrimSpace(string(cur)) != "" {
+				continue
+			}
+			parent, err := os.ReadFile(filepath.Join(filepath.Dir(d), f))
+			if err != nil {
+				return err
+			}
+			if err := writeFile(d, f, strings.TrimSpace(string(parent))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *v1) Set(r *specs.LinuxResources) error {
+	ws, err := PlanV1(r)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		dir, ok := m.ctrls[w.Controller]
+		if !ok {
+			return errdefs.NotImplemented(fmt.Errorf("cgroup: %s needs the %s controller, which this host has not mounted", w.File, w.Controller))
+		}
+		if err := writeFile(dir, w.File, w.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *v1) Freeze() error { return m.freezer("FROZEN") }
+func (m *v1) Thaw() error   { return m.freezer("THAWED") }
+
+func (m *v1) freezer(state string) error {
+	dir, ok := m.ctrls["freezer"]
+	if !ok {
+		return errdefs.NotImplemented(fmt.Errorf("cgroup: no freezer controller"))
+	}
+	if err := writeFile(dir, "freezer.state", state); err != nil {
+		return err
+	}
+	for i := 0; i < 1000; i++ {
+		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(b)) == state {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("cgroup: freezer did not reach %s", state)
+}
+
+func (m *v1) Pids() ([]int, error) {
+	dir, ok := m.ctrls["pids"]
+	if !ok {
+		dir = m.dirs[0]
+	}
+	return readPids(dir)
+}
+
+func (m *v1) Destroy() error {
+	var errs []error
+	for _, dir := range m.dirs {
+		errs = append(errs, rmdir(dir))
+	}
+	return errors.Join(errs...)
+}
+
+type v2 struct{ root, dir string }
+
+func (m *v2) Paths() map[string]string { return map[string]string{"": m.dir} }
+
+func (m *v2) Apply(pid int) error {
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		return err
+	}
+	// Enable every available controller in each ancestor's
+	// subtree_control, so limits can be set on the leaf.
+	var chain []string // the leaf's ancestors, from the root down
+	for d := filepath.Dir(m.dir); strings.HasPrefix(d, m.root); d = filepath.Dir(d) {
+		chain = append(chain, d)
+		if d == m.root || d == filepath.Dir(d) {
+			break
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(filepath.Join(chain[i], "cgroup.controllers"))
+		if err != nil {
+			continue
+		}
+		var plus []string
+		for _, c := range strings.Fields(string(b)) {
+			plus = append(plus, "+"+c)
+		}
+		if len(plus) > 0 {
+			if err := writeFile(chain[i], "cgroup.subtree_control", strings.Join(plus, " ")); err != nil {
+				return err
+			}
+		}
+	}
+	if pid > 0 {
+		return writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid))
+	}
+	return nil
+}
+
+func (m *v2) Set(r *specs.LinuxResources) error {
+	ws, err := PlanV2(r)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if err := writeFile(m.dir, w.File, w.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *v2) Freeze() error        { return writeFile(m.dir, "cgroup.freeze", "1") }
+func (m *v2) Thaw() error          { return writeFile(m.dir, "cgroup.freeze", "0") }
+func (m *v2) Pids() ([]int, error) { return readPids(m.dir) }
+func (m *v2) Destroy() error       { return rmdir(m.dir) }
+
+func writeFile(dir, file, value string) error {
+	p := filepath.Join(dir, file)
+	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("cgroup: write %q to %s: %w", value, p, err)
+	}
+	return nil
+}
+
+func readPids(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var pids []int
+	for _, l := range strings.Fields(string(b)) {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: %s/cgroup.procs: %w", dir, err)
+		}
+		pids = append(pids, n)
+	}
+	return pids, nil
+}
+
+// rmdir removes a cgroup directory, retrying briefly while the kernel
+// still counts exiting tasks in it (EBUSY).
+func rmdir(dir string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		err = unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EBUSY) {
+		// A fake tree (a plain directory) holds its files; a real cgroup
+		// only holds sub-cgroups.
+		if _, serr := os.Stat(filepath.Join(dir, "cgroup.procs")); serr == nil && !isCgroupFS(dir) {
+			return os.RemoveAll(dir)
+		}
+	}
+	return fmt.Errorf("cgroup: remove %s: %w", dir, err)
+}
+
+func isCgroupFS(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC
+}
