@@ -84,12 +84,12 @@ func (c *Client) ContainerList(ctx context.Context, opts ContainerListOptions) (
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
 	}
-	if len(opts.Filters) > 0 {
-		b, err := json.Marshal(opts.Filters)
-		if err != nil {
-			return nil, err
-		}
-		q.Set("filters", string(b))
+	fq, err := filterQuery(opts.Filters)
+	if err != nil {
+		return nil, err
+	}
+	if f := fq.Get("filters"); f != "" {
+		q.Set("filters", f)
 	}
 	var out []container.Summary
 	return out, c.getJSON(ctx, "/containers/json", q, &out)

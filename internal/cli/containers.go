@@ -167,37 +167,7 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out []any
-			var failed bool
-			for _, ref := range args {
-				info, err := cl.ContainerInspect(cmd.Context(), ref)
-				if err != nil {
-					fmt.Fprintln(c.errOut, "Error: No such object:", ref)
-					failed = true
-					continue
-				}
-				out = append(out, info)
-			}
-			if format != "" {
-				for _, v := range out {
-					if err := c.template(format, v); err != nil {
-						return err
-					}
-				}
-			} else {
-				enc := json.NewEncoder(c.out)
-				enc.SetIndent("", "    ")
-				if out == nil {
-					out = []any{}
-				}
-				if err := enc.Encode(out); err != nil {
-					return err
-				}
-			}
-			if failed {
-				return StatusError{Code: 1}
-			}
-			return nil
+			return c.inspectEach(args, format, func(ref string) (any, error) { return cl.ContainerInspect(cmd.Context(), ref) })
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
@@ -286,4 +256,38 @@ func ignoreNotModified(err error) error {
 		return nil
 	}
 	return err
+}
+
+// inspectEach prints what get returns for each name: formatted with
+// format, or as one indented JSON array; unknown names are reported and
+// make the command fail, after the others are printed.
+func (c *CLI) inspectEach(names []string, format string, get func(string) (any, error)) error {
+	out := []any{}
+	var failed bool
+	for _, n := range names {
+		v, err := get(n)
+		if err != nil {
+			fmt.Fprintln(c.errOut, "Error: No such object:", n)
+			failed = true
+			continue
+		}
+		out = append(out, v)
+	}
+	if format != "" {
+		for _, v := range out {
+			if err := c.template(format, v); err != nil {
+				return err
+			}
+		}
+	} else {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "    ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return StatusError{Code: 1}
+	}
+	return nil
 }

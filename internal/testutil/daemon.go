@@ -75,19 +75,26 @@ type Daemon struct {
 	logs     *bytes.Buffer
 }
 
+// RestartDaemon starts a new daemon on the roots and socket of d, which
+// must have stopped (Stop or Kill).
+func RestartDaemon(t testing.TB, d *Daemon, extraArgs ...string) *Daemon {
+	t.Helper()
+	return startDaemon(t, d.DataRoot, d.ExecRoot, d.Socket, extraArgs)
+}
+
 // StartDaemon starts `berth daemon` on fresh roots under a DataRoot and
 // waits until it answers. It is stopped, and its mounts removed, when the
 // test ends; its log is printed if the test failed.
 func StartDaemon(t testing.TB, extraArgs ...string) *Daemon {
 	t.Helper()
-	bin := BerthBinary(t)
 	root := DataRoot(t)
-	d := &Daemon{
-		DataRoot: filepath.Join(root, "data"),
-		ExecRoot: filepath.Join(root, "exec"),
-		Socket:   filepath.Join(root, "exec", "berth.sock"),
-		logs:     &bytes.Buffer{},
-	}
+	return startDaemon(t, filepath.Join(root, "data"), filepath.Join(root, "exec"), filepath.Join(root, "exec", "berth.sock"), extraArgs)
+}
+
+func startDaemon(t testing.TB, dataRoot, execRoot, socket string, extraArgs []string) *Daemon {
+	t.Helper()
+	bin := BerthBinary(t)
+	d := &Daemon{DataRoot: dataRoot, ExecRoot: execRoot, Socket: socket, logs: &bytes.Buffer{}}
 	d.Host = "unix://" + d.Socket
 	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host}, extraArgs...)
 	d.cmd = exec.Command(bin, args...)
