@@ -152,3 +152,16 @@ func (d *Daemon) Kill() {
 		d.cmd.Wait()
 	}
 }
+
+// LoadImage loads the image archive at path into d, as `docker load`.
+func LoadImage(t testing.TB, d *Daemon, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := d.Client.ImageLoad(context.Background(), f); err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+}
