@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 )
@@ -169,4 +171,61 @@ func FuzzNewPlan(f *testing.F) {
 			fl.Release()
 		}
 	})
+}
+
+func TestCompileCachesAndMatchesExport(t *testing.T) {
+	cfg := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Flags:         []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC"},
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}},
+	}
+	p1, err := Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.Flags != unix.SECCOMP_FILTER_FLAG_LOG|unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW {
+		t.Errorf("Flags = %#x", p1.Flags)
+	}
+	same := *cfg
+	p2, err := Compile(&same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1 != p2 {
+		t.Error("an identical profile was compiled twice")
+	}
+	exp, err := Export(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(exp, p1.Filter) {
+		t.Error("Compile and Export disagree")
+	}
+	// A Program crosses to the init as JSON.
+	b, err := json.Marshal(p1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Program
+	if err := json.Unmarshal(b, &back); err != nil || !cmp.Equal(&back, p1) {
+		t.Errorf("JSON round trip: %v, %v", err, cmp.Diff(p1, &back))
+	}
+	other := *cfg
+	other.DefaultAction = specs.ActLog
+	if p3, err := Compile(&other); err != nil || p3 == p1 {
+		t.Errorf("a different profile got the cached program (%v)", err)
+	}
+}
+
+func TestProgramLoadRejectsMalformed(t *testing.T) {
+	for _, n := range []int{0, 7, 9} {
+		p := &Program{Filter: make([]byte, n)}
+		if err := p.Load(); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("%d bytes: %v, want invalid", n, err)
+		}
+	}
+	var nilp *Program
+	if err := nilp.Load(); err != nil {
+		t.Errorf("nil program: %v", err)
+	}
 }

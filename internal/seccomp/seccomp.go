@@ -4,7 +4,9 @@
 // It is the one package of the runtime that links C (libseccomp, through
 // libseccomp-golang). The work is split as everywhere in berth: NewPlan
 // validates and normalises the spec without touching libseccomp (pure,
-// table-tested), and build turns a Plan into a libseccomp filter.
+// table-tested), build turns a Plan into a libseccomp filter, and a
+// Program (the generated BPF, cached per profile) is loaded with one
+// seccomp(2) call.
 package seccomp
 
 import (
@@ -23,7 +25,9 @@ import (
 
 // Load builds the filter cfg describes and loads it into the kernel for
 // the calling OS thread (and the program that thread execs). A nil cfg
-// loads nothing.
+// loads nothing. It is Compile followed by Program.Load; a runtime that
+// forks its init should Compile in the parent (cached) and Load the
+// Program in the child instead.
 //
 // Preconditions: the caller has locked its goroutine to its OS thread
 // (runtime.LockOSThread) and, unless it holds CAP_SYS_ADMIN, set
@@ -32,27 +36,26 @@ import (
 // last step before execve: syscalls the filter denies are denied to the
 // rest of the init code too.
 func Load(cfg *specs.LinuxSeccomp) error {
-	if cfg == nil {
-		return nil
-	}
-	f, err := compile(cfg)
+	p, err := Compile(cfg)
 	if err != nil {
 		return err
 	}
-	defer f.Release()
-	if err := f.Load(); err != nil {
-		return fmt.Errorf("linux.seccomp: load filter: %w", err)
-	}
-	return nil
+	return p.Load()
 }
 
 // Export returns the BPF program (an array of struct sock_filter, in host
-// byte order) that Load would install for cfg.
+// byte order) that Load would install for cfg, compiled afresh.
 func Export(cfg *specs.LinuxSeccomp) ([]byte, error) {
-	if cfg == nil {
-		return nil, nil
+	p, err := NewPlan(cfg)
+	if err != nil || p == nil {
+		return nil, err
 	}
-	f, err := compile(cfg)
+	return exportPlan(p)
+}
+
+// exportPlan compiles p with libseccomp and returns the BPF program.
+func exportPlan(p *Plan) ([]byte, error) {
+	f, err := build(p)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +71,7 @@ func Export(cfg *specs.LinuxSeccomp) ([]byte, error) {
 		return nil, fmt.Errorf("seccomp: export: %w", err)
 	}
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("seccomp: export: %w", err)
 	}
 	return io.ReadAll(file)
 }
@@ -119,16 +122,6 @@ func Skipped(cfg *specs.LinuxSeccomp) []string {
 		}
 	}
 	return out
-}
-
-// compile validates cfg and builds the libseccomp filter. The caller
-// releases it.
-func compile(cfg *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, error) {
-	p, err := NewPlan(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return build(p)
 }
 
 func build(p *Plan) (_ *libseccomp.ScmpFilter, err error) {
