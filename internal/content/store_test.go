@@ -210,6 +210,59 @@ func TestResumeWithDifferentExpectationRestarts(t *testing.T) {
 	}
 }
 
+// An ingest started without knowing its digest (a registry's chunked
+// upload) resumes when the last request names it, and is verified.
+func TestResumeLearnsExpectation(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := []byte("chunk one, chunk two")
+	for _, chunk := range [][]byte{data[:9], data[9:]} {
+		w, err := s.Writer(ctx, "upload-1", "", -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(chunk)
+		w.Close()
+	}
+	dgst := digest.FromBytes(data)
+	w, err := s.Writer(ctx, "upload-1", dgst, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Offset() != int64(len(data)) {
+		t.Fatalf("offset %d", w.Offset())
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong final digest is caught.
+	for _, chunk := range [][]byte{data[:9], data[9:]} {
+		w, _ := s.Writer(ctx, "upload-2", "", -1)
+		w.Write(chunk)
+		w.Close()
+	}
+	w, _ = s.Writer(ctx, "upload-2", digest.FromString("other"), int64(len(data)))
+	if err := w.Commit(ctx); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("Commit = %v", err)
+	}
+	// An upload of a blob that exists is dropped with AbortIngest.
+	w, _ = s.Writer(ctx, "upload-3", "", -1)
+	w.Write(data)
+	w.Close()
+	if _, err := s.Writer(ctx, "upload-3", dgst, int64(len(data))); !errors.Is(err, ErrExists) {
+		t.Fatalf("Writer = %v", err)
+	}
+	if err := s.AbortIngest(ctx, "upload-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AbortIngest(ctx, "never-existed"); err != nil {
+		t.Fatal(err)
+	}
+	if ings, _ := s.Ingests(ctx); len(ings) != 0 {
+		t.Fatalf("ingests left: %+v", ings)
+	}
+}
+
 // A crash (simulated by leaving the data file and meta behind without
 // Close) never leaves anything under blobs/; the ingest resumes.
 func TestCrashLeavesOnlyIngest(t *testing.T) {

@@ -141,6 +141,13 @@ func lockIngest(ctx context.Context, dir string) (*os.File, error) {
 	}
 }
 
+// compatible says whether an ingest started with meta m may be resumed by a
+// Writer expecting (expected, size): the same expectations, or the ingest
+// did not know them yet (a chunked upload learns its digest at the end).
+func compatible(m ingestMeta, expected digest.Digest, size int64) bool {
+	return (m.Expected == expected || m.Expected == "") && (m.Size == size || m.Size == -1)
+}
+
 // open loads or starts the ingest's state. Preconditions: w.lock is held.
 func (w *Writer) open(ctx context.Context) error {
 	if w.expected != "" {
@@ -151,17 +158,22 @@ func (w *Writer) open(ctx context.Context) error {
 	}
 	metaPath := filepath.Join(w.dir, "meta.json")
 	dataPath := filepath.Join(w.dir, "data")
-	reset := true
+	reset, rewrite := true, true
+	started := time.Now().UTC()
 	if b, err := os.ReadFile(metaPath); err == nil {
 		var m ingestMeta
-		if json.Unmarshal(b, &m) == nil && m.Ref == w.ref && m.Expected == w.expected && m.Size == w.size {
+		if json.Unmarshal(b, &m) == nil && m.Ref == w.ref && compatible(m, w.expected, w.size) {
 			reset = false
+			rewrite = m.Expected != w.expected || m.Size != w.size
+			started = m.StartedAt
 		}
 	}
 	flags := os.O_RDWR | os.O_CREATE | unix.O_CLOEXEC
 	if reset {
 		flags |= os.O_TRUNC
-		m := ingestMeta{Ref: w.ref, Expected: w.expected, Size: w.size, StartedAt: time.Now().UTC()}
+	}
+	if rewrite {
+		m := ingestMeta{Ref: w.ref, Expected: w.expected, Size: w.size, StartedAt: started}
 		b, _ := json.Marshal(m)
 		if err := os.WriteFile(metaPath, b, 0o600); err != nil {
 			return fmt.Errorf("content writer %q: %w", w.ref, err)
@@ -397,6 +409,25 @@ func (s *Store) CleanIngests(ctx context.Context, olderThan time.Duration) error
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clean ingests: %w", err)
+	}
+	return nil
+}
+
+// AbortIngest removes the ingest named ref (an upload cancelled, or one made
+// pointless by ErrExists), waiting for a live Writer on it to finish. A
+// missing ingest is not an error.
+func (s *Store) AbortIngest(ctx context.Context, ref string) error {
+	dir := s.ingestDir(ref)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	lock, err := lockIngest(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("abort ingest %q: %w", ref, err)
+	}
+	defer lock.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("abort ingest %q: %w", ref, err)
 	}
 	return nil
 }
