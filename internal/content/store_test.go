@@ -194,6 +194,33 @@ func TestResumeAfterClose(t *testing.T) {
 	}
 }
 
+// A saved hash state that no longer matches the data is ignored: the data
+// is re-hashed.
+func TestResumeWithStaleHashState(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := bytes.Repeat([]byte("xyz"), 5000)
+	dgst := digest.FromBytes(data)
+	w, _ := s.Writer(ctx, "r", dgst, int64(len(data)))
+	w.Write(data[:9000])
+	w.Close()
+	if _, err := os.Stat(filepath.Join(s.ingestDir("r"), "hashstate")); err != nil {
+		t.Fatalf("no hash state saved: %v", err)
+	}
+	os.Truncate(filepath.Join(s.ingestDir("r"), "data"), 4000)
+	w, err := s.Writer(ctx, "r", dgst, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Offset() != 4000 {
+		t.Fatalf("offset %d", w.Offset())
+	}
+	w.Write(data[4000:])
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestResumeWithDifferentExpectationRestarts(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)

@@ -3,6 +3,7 @@ package content
 import (
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -189,11 +190,20 @@ func (w *Writer) open(ctx context.Context) error {
 		alg = w.expected.Algorithm()
 	}
 	w.digester = alg.Digester()
-	// Restore the digest state from the partial data.
-	n, err := io.Copy(w.digester.Hash(), f)
-	if err != nil {
-		return fmt.Errorf("content writer %q: rehash partial data: %w", w.ref, err)
+	// Restore the digest state: from the state a clean Close saved when it
+	// still matches the data, else by re-hashing the partial data (after a
+	// crash).
+	n, ok := w.loadHashState(f)
+	if !ok {
+		w.digester = alg.Digester()
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("content writer %q: %w", w.ref, err)
+		}
+		if n, err = io.Copy(w.digester.Hash(), f); err != nil {
+			return fmt.Errorf("content writer %q: rehash partial data: %w", w.ref, err)
+		}
 	}
+	os.Remove(filepath.Join(w.dir, "hashstate")) // stale as soon as we write
 	if w.size >= 0 && n > w.size {
 		// Cannot be right: start over.
 		if err := f.Truncate(0); err != nil {
@@ -287,9 +297,62 @@ func (w *Writer) Close() error {
 	var err error
 	if w.data != nil {
 		err = w.data.Sync()
+		if err == nil {
+			w.saveHashState()
+		}
 	}
 	w.release()
 	return err
+}
+
+// hashState is the digester's state at an offset, saved by Close so that
+// resuming does not re-read the partial data.
+type hashState struct {
+	Algorithm digest.Algorithm `json:"algorithm"`
+	Offset    int64            `json:"offset"`
+	State     []byte           `json:"state"`
+}
+
+func (w *Writer) saveHashState() {
+	m, ok := w.digester.Hash().(encoding.BinaryMarshaler)
+	if !ok {
+		return
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return
+	}
+	alg := digest.Canonical
+	if w.expected != "" {
+		alg = w.expected.Algorithm()
+	}
+	js, _ := json.Marshal(hashState{Algorithm: alg, Offset: w.offset, State: b})
+	tmp := filepath.Join(w.dir, "hashstate.tmp")
+	if os.WriteFile(tmp, js, 0o600) == nil {
+		os.Rename(tmp, filepath.Join(w.dir, "hashstate"))
+	}
+}
+
+// loadHashState restores the digester from a saved state that matches the
+// data file's length and the algorithm, leaving f at its end.
+func (w *Writer) loadHashState(f *os.File) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(w.dir, "hashstate"))
+	if err != nil {
+		return 0, false
+	}
+	var st hashState
+	if json.Unmarshal(b, &st) != nil || st.Algorithm != w.digester.Digest().Algorithm() {
+		return 0, false
+	}
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil || end != st.Offset {
+		return 0, false
+	}
+	u, ok := w.digester.Hash().(encoding.BinaryUnmarshaler)
+	if !ok || u.UnmarshalBinary(st.State) != nil {
+		return 0, false
+	}
+	return st.Offset, true
 }
 
 // Abort stops writing and removes the ingest.
