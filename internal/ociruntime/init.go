@@ -1,0 +1,294 @@
+package ociruntime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/errdefs"
+)
+
+// loadSeccomp installs the spec's seccomp filter on the calling thread. It
+// is the seam to internal/seccomp (helper A2).
+var loadSeccomp = func(cfg *specs.LinuxSeccomp) error {
+	return errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth yet"))
+}
+
+type initFDs struct{ sync, fifo, console, preserved int }
+
+func parseInitFDs(s string) (initFDs, error) {
+	var f initFDs
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return f, fmt.Errorf("%s=%q: want 4 numbers", initFDsEnv, s)
+	}
+	var n [4]int
+	for i, p := range parts {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return f, fmt.Errorf("%s=%q: %w", initFDsEnv, s, err)
+		}
+		n[i] = v
+	}
+	return initFDs{n[0], n[1], n[2], n[3]}, nil
+}
+
+// InitMain is `berth init`, the container's init. It must run before
+// anything else of the program (no goroutines of its own started). It never
+// returns: it execs the container's process or exits.
+func InitMain() {
+	runtime.LockOSThread() // setns, creds and caps below are per thread
+	fds, err := parseInitFDs(os.Getenv(initFDsEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth init: not started by the runtime:", err)
+		os.Exit(2)
+	}
+	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
+	path, argv, env, fifo, err := initContainer(conn, fds)
+	if err != nil {
+		conn.send(errorMsg(err))
+		os.Exit(1)
+	}
+	// Wait at the start barrier: one byte from `start` through exec.fifo.
+	var b [1]byte
+	for {
+		n, err := unix.Read(fifo, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if n != 1 || err != nil {
+			os.Exit(1)
+		}
+		break
+	}
+	err = syscall.Exec(path, argv, env)
+	fmt.Fprintf(os.Stderr, "berth init: exec %s: %v\n", argv[0], err)
+	os.Exit(127)
+}
+
+func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string, fifo int, err error) {
+	m, err := conn.expect(msgConfig)
+	if err != nil {
+		return "", nil, nil, -1, err
+	}
+	cfg := m.Init
+	if cfg == nil || cfg.Spec == nil || cfg.Spec.Process == nil {
+		return "", nil, nil, -1, errors.New("sync: config without a spec")
+	}
+	s, p := cfg.Spec, cfg.Spec.Process
+	unix.Umask(0)
+	lastCap := lastCapability()
+	if cfg.NewCgroup {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("linux.namespaces: new cgroup namespace: %w", err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := setOOMScoreAdj(*p.OOMScoreAdj); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
+	if err := prepareRootfs(cfg); err != nil {
+		return "", nil, nil, -1, err
+	}
+	if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 { //nolint:staticcheck // prestart is deprecated but still in the spec
+		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
+			return "", nil, nil, -1, err
+		}
+		if _, err := conn.expect(msgHooksDone); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
+	if s.Hooks != nil && len(s.Hooks.CreateContainer) > 0 {
+		if err := runHooks(context.Background(), "createContainer", s.Hooks.CreateContainer, cfg.State); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
+	if err := enterRootfs(cfg); err != nil {
+		return "", nil, nil, -1, err
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("hostname: %w", err)
+		}
+	}
+	if s.Domainname != "" {
+		if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("domainname: %w", err)
+		}
+	}
+	for k, v := range s.Linux.Sysctl {
+		name := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(name, []byte(v), 0); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("linux.sysctl[%q]: %w", k, err)
+		}
+	}
+	if s.Root.Readonly {
+		var st unix.Statfs_t
+		if err := unix.Statfs("/", &st); err != nil {
+			return "", nil, nil, -1, err
+		}
+		flags := statfsToMountFlags(st.Flags) | unix.MS_RDONLY | unix.MS_REMOUNT | unix.MS_BIND
+		if err := unix.Mount("", "/", "", flags, ""); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("root.readonly: %w", err)
+		}
+	}
+	if p.Terminal {
+		if err := setupConsole(fds.console, p); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("process.terminal: %w", err)
+		}
+	}
+	env = processEnv(p)
+	if err := enterCwd(p.Cwd, p.User); err != nil {
+		return "", nil, nil, -1, err
+	}
+	path, err = lookPath(p.Args[0], env)
+	if err != nil {
+		return "", nil, nil, -1, err
+	}
+	for i, rl := range p.Rlimits {
+		if err := setRlimit(i, rl); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
+	// Nothing of the runtime's may reach the container: every fd above the
+	// preserved ones closes at exec (CVE-2024-21626).
+	if err := unix.CloseRange(uint(3+fds.preserved), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", nil, nil, -1, fmt.Errorf("close_range: %w", err)
+	}
+	if err := applyUser(p, lastCap); err != nil {
+		return "", nil, nil, -1, err
+	}
+	unix.Umask(0o022)
+	if p.User.Umask != nil {
+		unix.Umask(int(*p.User.Umask))
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("process.noNewPrivileges: %w", err)
+		}
+	}
+	if s.Linux.Seccomp != nil {
+		if err := loadSeccomp(s.Linux.Seccomp); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
+	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
+		return "", nil, nil, -1, err
+	}
+	return path, p.Args, env, fds.fifo, nil
+}
+
+func lastCapability() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return 40
+}
+
+func setOOMScoreAdj(v int) error {
+	cur, _ := os.ReadFile("/proc/self/oom_score_adj")
+	err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(v)), 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return errdefs.ResourceLimited(fmt.Errorf("process.oomScoreAdj %d: lower than the current %s, which needs CAP_SYS_RESOURCE: the host lacks CAP_SYS_RESOURCE", v, strings.TrimSpace(string(cur))))
+	}
+	return fmt.Errorf("process.oomScoreAdj %d: %w", v, err)
+}
+
+func setRlimit(i int, rl specs.POSIXRlimit) error {
+	res := rlimitNames[rl.Type]
+	lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+	err := syscall.Setrlimit(res, &lim)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.EPERM) {
+		var cur syscall.Rlimit
+		syscall.Getrlimit(res, &cur)
+		return errdefs.ResourceLimited(fmt.Errorf("process.rlimits[%d]: rlimit %s %d:%d above the hard limit %d this process may raise to: the host lacks CAP_SYS_RESOURCE",
+			i, rl.Type, rl.Soft, rl.Hard, cur.Max))
+	}
+	return fmt.Errorf("process.rlimits[%d]: rlimit %s %d:%d: %w", i, rl.Type, rl.Soft, rl.Hard, err)
+}
+
+func processEnv(p *specs.Process) []string {
+	env := append([]string{}, p.Env...)
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	return append(env, "HOME="+homeOf(int(p.User.UID)))
+}
+
+// homeOf finds uid's home in the container's /etc/passwd ("/" if none).
+func homeOf(uid int) string {
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "/"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) >= 6 && f[2] == strconv.Itoa(uid) && f[5] != "" {
+			return f[5]
+		}
+	}
+	return "/"
+}
+
+// enterCwd makes cwd, creating it if missing, and checks the result is
+// inside the container's root (a leaked fd's /proc/self/fd/N is not).
+func enterCwd(cwd string, u specs.User) error {
+	if err := os.MkdirAll(cwd, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("process.cwd: %w", err)
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("process.cwd %s: %w", cwd, err)
+	}
+	wd, err := unix.Getwd()
+	if err != nil || !strings.HasPrefix(wd, "/") {
+		return errdefs.Forbidden(fmt.Errorf("process.cwd %s: resolves outside the container's root", cwd))
+	}
+	return nil
+}
+
+// lookPath finds args[0] in the container's PATH.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(name); err != nil {
+			return "", errdefs.NotFound(fmt.Errorf("process.args[0]: %w", err))
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errdefs.NotFound(fmt.Errorf("process.args[0]: %q: executable file not found in $PATH", name))
+}

@@ -1,0 +1,704 @@
+package ociruntime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
+)
+
+// DefaultRoot is where container state lives unless Runtime.Root says.
+const DefaultRoot = "/run/berth/runtime"
+
+// Runtime creates and manages containers whose state lives under Root.
+// The zero value is usable.
+type Runtime struct {
+	Root string // state root (runc --root); DefaultRoot if empty
+	// InitPath is the binary re-exec'd as the container init with InitArgs
+	// (default /proc/self/exe with ["berth", "init"]): it must call
+	// InitMain. Tests set it to their own test binary.
+	InitPath string
+	InitArgs []string
+}
+
+func (r *Runtime) root() string {
+	if r.Root == "" {
+		return DefaultRoot
+	}
+	return r.Root
+}
+
+// CreateOpts are create's options, as runc's flags.
+type CreateOpts struct {
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string // unix socket that receives the pty master (process.terminal)
+	NoPivot       bool
+	NoNewKeyring  bool
+	// Stdio of the container process when it has no terminal; nil is /dev/null.
+	Stdin, Stdout, Stderr *os.File
+	// ExtraFiles are passed to the container as fds 3, 4, ... (runc's --preserve-fds).
+	ExtraFiles []*os.File
+}
+
+// Process is a container init this process created, so it can wait for it.
+type Process struct{ cmd *exec.Cmd }
+
+// Pid of the init.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits for the container's init to exit and returns its exit status
+// as a shell reports it (128+signal for a signal).
+func (p *Process) Wait() (int, error) {
+	err := p.cmd.Wait()
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return -1, err
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// Release forgets the process without waiting for it.
+func (p *Process) Release() { p.cmd.Process.Release() }
+
+// LoadSpec reads <bundle>/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errdefs.NotFoundf("bundle %s has no config.json", bundle)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, errdefs.Invalidf("config.json: %v", err)
+	}
+	return &s, nil
+}
+
+// Create makes container id from a bundle and leaves its init waiting for
+// Start. The returned Process is the init, a child of this process.
+func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Process, retErr error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	s, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := Validate(s); err != nil {
+		return nil, err
+	}
+	rootfs := s.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if fi, err := os.Stat(rootfs); err != nil {
+		return nil, errdefs.Invalidf("root.path: %v", err)
+	} else if !fi.IsDir() {
+		return nil, errdefs.Invalidf("root.path: %s is not a directory", rootfs)
+	}
+	plan, err := planNamespaces(s)
+	if err != nil {
+		return nil, err
+	}
+	if s.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, errdefs.Invalidf("process.terminal: a console socket (--console-socket) is required")
+	}
+
+	if err := os.MkdirAll(r.root(), 0o711); err != nil {
+		return nil, err
+	}
+	dir := r.dir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, errdefs.Conflictf("container %q already exists", id)
+		}
+		return nil, err
+	}
+	var undo []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, func() { os.RemoveAll(dir) })
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fifo.Close()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parentSock, childSock := os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync-child")
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	var console *os.File
+	if s.Process.Terminal {
+		conn, err := net.Dial("unix", o.ConsoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		console, err = conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		defer console.Close()
+	}
+
+	initPath := r.InitPath
+	if initPath == "" {
+		initPath = "/proc/self/exe"
+	}
+	exe, err := openInitBinary(initPath)
+	if err != nil {
+		return nil, fmt.Errorf("init binary: %w", err)
+	}
+	defer exe.Close()
+	args := r.InitArgs
+	if len(args) == 0 {
+		args = []string{"berth", "init"}
+	}
+
+	extra := append([]*os.File{}, o.ExtraFiles...)
+	fdOf := func(f *os.File) int {
+		if f == nil {
+			return -1
+		}
+		extra = append(extra, f)
+		return 2 + len(extra)
+	}
+	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), fdOf(fifo), fdOf(console), len(o.ExtraFiles))
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args:       args,
+		Env:        []string{initFDsEnv + "=" + fds},
+		Dir:        bundle,
+		Stdin:      o.Stdin,
+		Stdout:     o.Stdout,
+		Stderr:     o.Stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 plan.cloneFlags,
+			Setsid:                     true,
+			UidMappings:                idMaps(s.Linux, true),
+			GidMappings:                idMaps(s.Linux, false),
+			GidMappingsEnableSetgroups: true,
+		},
+	}
+	if err := startJoined(cmd, plan.joins); err != nil {
+		return nil, fmt.Errorf("start the container init: %w", err)
+	}
+	proc := &Process{cmd: cmd}
+	undo = append(undo, func() { cmd.Process.Kill(); cmd.Wait() })
+	childSock.Close()
+	pid := cmd.Process.Pid
+	startTime, _, _ := procStartTime(pid)
+
+	cgPath := cgroupPath(s, id)
+	cg, err := newCgroupManager(cgPath)
+	if err != nil {
+		return nil, err
+	}
+	if s.Linux != nil && s.Linux.Resources != nil {
+		if err := cg.Set(s.Linux.Resources); err != nil {
+			return nil, fmt.Errorf("linux.resources: %w", err)
+		}
+	}
+	if err := cg.Apply(pid); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { cg.Destroy() })
+
+	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
+	conn := newSyncConn(parentSock)
+	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
+		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
+		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, State: state}
+	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
+		return nil, fmt.Errorf("sync with the init: %w", err)
+	}
+	for {
+		m, err := conn.recv()
+		if err != nil {
+			return nil, fmt.Errorf("container init died during setup: %w", err)
+		}
+		if m.Type == msgError {
+			return nil, initError(m)
+		}
+		if m.Type == msgReady {
+			break
+		}
+		if m.Type != msgHooks {
+			return nil, fmt.Errorf("sync: unexpected %q", m.Type)
+		}
+		if s.Hooks != nil {
+			hooks := append(append([]specs.Hook{}, s.Hooks.Prestart...), s.Hooks.CreateRuntime...) //nolint:staticcheck // prestart is deprecated but still part of the spec
+			if err := runHooks(ctx, "createRuntime", hooks, state); err != nil {
+				return nil, err
+			}
+		}
+		if err := conn.send(syncMsg{Type: msgHooksDone}); err != nil {
+			return nil, err
+		}
+	}
+
+	owner := ""
+	rec := &record{State: state, Rootfs: rootfs, Created: time.Now().UTC(), Owner: owner, StartTime: startTime,
+		CgroupPath: cgPath, Config: s}
+	rec.Status = StatusCreated
+	if err := writeRecord(dir, rec); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return nil, fmt.Errorf("pid file: %w", err)
+		}
+	}
+	log.From(ctx).Debug("container created", "id", id, "pid", pid)
+	return proc, nil
+}
+
+func idMaps(l *specs.Linux, uid bool) []syscall.SysProcIDMap {
+	if l == nil {
+		return nil
+	}
+	src := l.GIDMappings
+	if uid {
+		src = l.UIDMappings
+	}
+	var out []syscall.SysProcIDMap
+	for _, m := range src {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+	}
+	return out
+}
+
+// nsPlan says which namespaces are cloned new and which are joined.
+type nsPlan struct {
+	cloneFlags uintptr
+	newCgroup  bool // unshared by the init once it is in its cgroup
+	joins      []nsJoin
+}
+
+type nsJoin struct {
+	field string
+	typ   string
+	path  string
+}
+
+func planNamespaces(s *specs.Spec) (nsPlan, error) {
+	var p nsPlan
+	hasMount := false
+	if s.Linux == nil {
+		return p, errdefs.Invalidf("linux: must be set (with at least a mount namespace)")
+	}
+	for i, ns := range s.Linux.Namespaces {
+		field := fmt.Sprintf("linux.namespaces[%d]", i)
+		t := string(ns.Type)
+		if t == "mount" {
+			hasMount = true
+		}
+		if t == "time" {
+			return p, errdefs.NotImplemented(fmt.Errorf("%s: time namespaces are not supported yet", field))
+		}
+		if ns.Path != "" {
+			if t == "user" {
+				return p, errdefs.NotImplemented(fmt.Errorf("%s: joining an existing user namespace needs the nsexec constructor, not written yet (see docs/design/runtime.md)", field))
+			}
+			p.joins = append(p.joins, nsJoin{field: field, typ: t, path: ns.Path})
+			continue
+		}
+		if t == "cgroup" {
+			p.newCgroup = true
+			continue
+		}
+		p.cloneFlags |= nsFlags[t]
+	}
+	if !hasMount {
+		return p, errdefs.Invalidf("linux.namespaces: a mount namespace is required")
+	}
+	// The mount namespace must be joined last: it changes how later paths resolve.
+	sort.SliceStable(p.joins, func(i, j int) bool { return p.joins[j].typ == "mount" && p.joins[i].typ != "mount" })
+	return p, nil
+}
+
+// startJoined starts cmd from an OS thread that has joined the namespaces
+// in joins first, so the child is born in them. That thread is never given
+// back to the Go scheduler: it ends with its goroutine.
+func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
+	if len(joins) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread's namespaces are changed
+		for _, j := range joins {
+			if j.typ == "mount" {
+				if err := unix.Unshare(unix.CLONE_FS); err != nil {
+					errc <- fmt.Errorf("%s: unshare fs: %w", j.field, err)
+					return
+				}
+			}
+			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- errdefs.Invalidf("%s.path: %v", j.field, err)
+				return
+			}
+			err = unix.Setns(fd, int(nsFlags[j.typ]))
+			unix.Close(fd)
+			if err != nil {
+				errc <- errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+// Start lifts the start barrier of a created container: its init execs the
+// user's process.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	dir := r.dir(id)
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if rec.Status != StatusCreated {
+		return errdefs.Conflictf("container %q is %s, not created: cannot start it", id, rec.Status)
+	}
+	fifoPath := filepath.Join(dir, fifoName)
+	f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) {
+			return errdefs.Conflictf("container %q: its init is gone", id)
+		}
+		return err
+	}
+	_, err = f.Write([]byte{0})
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
+	if err := os.Remove(fifoPath); err != nil {
+		return err
+	}
+	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0 {
+		rec.Status = StatusRunning
+		if err := runHooks(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
+			log.From(ctx).Warn("poststart hook failed", "id", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// State returns the OCI state of container id.
+func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.public(), nil
+}
+
+// State is the state `runc state` prints: the OCI state plus runc's extras.
+type State struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+func (rec *record) public() *State {
+	st := &State{State: rec.State, Rootfs: rec.Rootfs, Created: rec.Created, Owner: rec.Owner}
+	if st.Status == StatusStopped {
+		st.Pid = 0
+	}
+	return st
+}
+
+// List returns the state of every container under the root, by id.
+func (r *Runtime) List(ctx context.Context) ([]*State, error) {
+	ents, err := os.ReadDir(r.root())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		rec, err := r.load(e.Name())
+		if err != nil {
+			continue // being created or deleted
+		}
+		out = append(out, rec.public())
+	}
+	return out, nil
+}
+
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	if rec.Status == StatusStopped && !all {
+		return errdefs.Conflictf("container %q is not running", id)
+	}
+	if all {
+		cg, err := newCgroupManager(rec.CgroupPath)
+		if err != nil {
+			return err
+		}
+		pids, err := cg.Pids()
+		if err != nil {
+			return err
+		}
+		for _, p := range pids {
+			unix.Kill(p, sig)
+		}
+		if rec.Status == StatusStopped {
+			return nil
+		}
+	}
+	return signalInit(rec, sig)
+}
+
+// signalInit signals the init through a pidfd checked against the
+// recorded start time, so a recycled pid is never signalled.
+func signalInit(rec *record, sig syscall.Signal) error {
+	pfd, err := unix.PidfdOpen(rec.Pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return errdefs.Conflictf("container %q is not running", rec.ID)
+		}
+		return err
+	}
+	defer unix.Close(pfd)
+	if !alive(rec.Pid, rec.StartTime) {
+		return errdefs.Conflictf("container %q is not running", rec.ID)
+	}
+	if err := unix.PidfdSendSignal(pfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal container %q: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped (or created) container; force kills a running
+// one first.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	dir := r.dir(id)
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cg, cgErr := newCgroupManager(rec.CgroupPath)
+	switch rec.Status {
+	case StatusRunning, StatusPaused:
+		if !force {
+			return errdefs.Conflictf("container %q is %s: stop it first or use --force", id, rec.Status)
+		}
+		fallthrough
+	case StatusCreated:
+		if cgErr == nil {
+			if pids, err := cg.Pids(); err == nil {
+				for _, p := range pids {
+					unix.Kill(p, unix.SIGKILL)
+				}
+			}
+			if rec.Status == StatusPaused {
+				cg.Thaw()
+			}
+		}
+		signalInit(rec, unix.SIGKILL)
+		if err := waitGone(ctx, rec); err != nil {
+			return err
+		}
+	}
+	if cgErr == nil {
+		var err error
+		for i := 0; i < 50; i++ {
+			if err = cg.Destroy(); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			log.From(ctx).Warn("cgroup not removed", "id", id, "err", err)
+		}
+	}
+	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststop) > 0 {
+		st := rec.State
+		st.Status = StatusStopped
+		if err := runHooks(ctx, "poststop", rec.Config.Hooks.Poststop, st); err != nil {
+			log.From(ctx).Warn("poststop hook failed", "id", id, "err", err)
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+func waitGone(ctx context.Context, rec *record) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(rec.Pid, rec.StartTime) {
+		if time.Now().After(deadline) {
+			return errdefs.Unavailable(fmt.Errorf("container %q: init %d did not die after SIGKILL", rec.ID, rec.Pid))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Ps returns the host pids of the container's processes.
+func (r *Runtime) Ps(ctx context.Context, id string) ([]int, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := newCgroupManager(rec.CgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	return cg.Pids()
+}
+
+// Pause freezes every process of a running container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.freeze(id, true)
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.freeze(id, false)
+}
+
+func (r *Runtime) freeze(id string, freeze bool) error {
+	rec, err := r.load(id)
+	if err != nil {
+		return err
+	}
+	cg, err := newCgroupManager(rec.CgroupPath)
+	if err != nil {
+		return err
+	}
+	if freeze {
+		if rec.Status != StatusRunning {
+			return errdefs.Conflictf("container %q is %s, not running", id, rec.Status)
+		}
+		return cg.Freeze()
+	}
+	if rec.Status != StatusPaused {
+		return errdefs.Conflictf("container %q is %s, not paused", id, rec.Status)
+	}
+	return cg.Thaw()
+}
+
+func (r *Runtime) frozen(rec *record) bool {
+	for _, dir := range []string{"/sys/fs/cgroup/freezer", "/sys/fs/cgroup"} {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.Clean("/"+rec.CgroupPath), "freezer.state"))
+		if err == nil {
+			return strings.TrimSpace(string(b)) == "FROZEN"
+		}
+		b, err = os.ReadFile(filepath.Join(dir, filepath.Clean("/"+rec.CgroupPath), "cgroup.freeze"))
+		if err == nil {
+			return strings.TrimSpace(string(b)) == "1"
+		}
+	}
+	return false
+}
+
+// Run creates and starts a container, waits for it and deletes it. It
+// returns the container's exit status. Signals arriving on sigs are
+// forwarded to the container's init.
+func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan os.Signal) (int, error) {
+	p, err := r.Create(ctx, id, o)
+	if err != nil {
+		return -1, err
+	}
+	if err := r.Start(ctx, id); err != nil {
+		r.Delete(context.WithoutCancel(ctx), id, true)
+		p.Wait()
+		return -1, err
+	}
+	done := make(chan struct{})
+	if sigs != nil {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case s := <-sigs:
+					if ss, ok := s.(syscall.Signal); ok && ss != unix.SIGCHLD {
+						p.cmd.Process.Signal(ss)
+					}
+				}
+			}
+		}()
+	}
+	code, err := p.Wait()
+	close(done)
+	if derr := r.Delete(context.WithoutCancel(ctx), id, true); err == nil {
+		err = derr
+	}
+	return code, err
+}
