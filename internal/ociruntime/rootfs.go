@@ -229,7 +229,7 @@ func (rs *rootfsSetup) mount(m specs.Mount) error {
 			return err
 		}
 		defer target.Close()
-		if err := mountCgroup(target, m.Type, flags); err != nil {
+		if err := rs.mountCgroup(target, m.Destination, m.Type, flags); err != nil {
 			return err
 		}
 	default:
@@ -284,7 +284,7 @@ func (rs *rootfsSetup) remount(path string, flags uintptr) error {
 
 // mountCgroup mounts the cgroup filesystem(s) at target: cgroup2 where the
 // host is unified, else a tmpfs holding one mount per v1 hierarchy.
-func mountCgroup(target *os.File, typ string, flags uintptr) error {
+func (rs *rootfsSetup) mountCgroup(target *os.File, dest, typ string, flags uintptr) error {
 	flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	hier, err := hostCgroupV1Hierarchies()
 	if err != nil {
@@ -296,7 +296,7 @@ func mountCgroup(target *os.File, typ string, flags uintptr) error {
 	if err := unix.Mount("tmpfs", procFD(target), "tmpfs", flags&^unix.MS_RDONLY, "mode=755"); err != nil {
 		return err
 	}
-	dir, err := os.OpenFile(procFD(target), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := resolveIn(rs.root, dest, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,7 @@ func mountCgroup(target *os.File, typ string, flags uintptr) error {
 		}
 	}
 	if flags&unix.MS_RDONLY != 0 {
-		return unix.Mount("", procFD(target), "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755")
+		return unix.Mount("", procFD(dir), "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755")
 	}
 	return nil
 }

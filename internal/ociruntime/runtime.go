@@ -241,15 +241,15 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if err != nil {
 		return nil, err
 	}
+	undo = append(undo, func() { cg.Destroy() })
+	if err := cg.Apply(pid); err != nil {
+		return nil, err
+	}
 	if s.Linux != nil && s.Linux.Resources != nil {
 		if err := cg.Set(s.Linux.Resources); err != nil {
 			return nil, fmt.Errorf("linux.resources: %w", err)
 		}
 	}
-	if err := cg.Apply(pid); err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { cg.Destroy() })
 
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)

@@ -1,0 +1,77 @@
+package ociruntime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		InitMain()
+	}
+	os.Exit(m.Run())
+}
+
+// testRuntime is a Runtime on a temp state root whose init is this test binary.
+func testRuntime(t *testing.T) *Runtime {
+	return &Runtime{Root: t.TempDir(), InitArgs: []string{"ociruntime.test", "init"}}
+}
+
+// bundle writes a busybox bundle whose process runs sh -c script.
+func bundle(t *testing.T, script string, edit func(*specs.Spec)) string {
+	dir := t.TempDir()
+	rootfs := testutil.BusyboxRootfs(t)
+	if err := os.Rename(rootfs, filepath.Join(dir, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	s := DefaultSpec(false)
+	s.Process.Terminal = false
+	s.Process.Args = []string{"sh", "-c", script}
+	if edit != nil {
+		edit(s)
+	}
+	b, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// run runs a container to completion and returns its exit code and output.
+func run(t *testing.T, script string, edit func(*specs.Spec)) (int, string, error) {
+	t.Helper()
+	r := testRuntime(t)
+	b := bundle(t, script, edit)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	code, err := r.Run(context.Background(), "c1", CreateOpts{Bundle: b, Stdout: out, Stderr: out}, nil)
+	data, _ := os.ReadFile(out.Name())
+	return code, string(data), err
+}
+
+func TestRunSmoke(t *testing.T) {
+	testutil.RequireRoot(t)
+	code, out, err := run(t, "echo hello; hostname; id -u; cat /proc/self/status | grep CapEff", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || !strings.Contains(out, "hello\nrunc\n0\n") {
+		t.Fatalf("code %d, output:\n%s", code, out)
+	}
+	if !strings.Contains(out, "CapEff:\t0000000020000420") {
+		t.Errorf("capabilities: %s", out)
+	}
+	_ = bytes.MinRead
+}
