@@ -538,3 +538,42 @@ func TestDiffOverlayOfKernelChanges(t *testing.T) {
 		t.Fatalf("base + diff differs from the merged view (-want +got):\n%s", d)
 	}
 }
+
+// A real root filesystem (busybox, ~400 hardlinks) survives DiffDirs →
+// gzip → Apply → DiffDirs byte for byte, and TarDir's archive applies too.
+func TestBusyboxRootfsRoundTrip(t *testing.T) {
+	rootfs := testutil.BusyboxRootfs(t)
+	empty := t.TempDir()
+	layerTar := diffDirs(t, empty, rootfs)
+	var gz bytes.Buffer
+	w, _ := Compress(&gz, Gzip)
+	w.Write(layerTar)
+	w.Close()
+	s := newSandbox(t)
+	id, _, err := Apply(context.Background(), s.layer, &gz, ApplyOptions{Whiteouts: ApplyWhiteouts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != digest.FromBytes(layerTar) {
+		t.Fatalf("diffID %s", id)
+	}
+	if again := diffDirs(t, empty, s.layer); !bytes.Equal(again, layerTar) {
+		t.Fatal("busybox rootfs does not round-trip")
+	}
+	if _, err := os.Stat(filepath.Join(s.layer, "bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+
+	var plain bytes.Buffer
+	if err := testutil.TarDir(&plain, rootfs); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newSandbox(t)
+	if err := applyBytes(t, s2.layer, plain.Bytes(), ApplyOptions{Whiteouts: ApplyWhiteouts}); err != nil {
+		t.Fatal(err)
+	}
+	// TarDir zeroes mtimes (reproducible images): compare the trees' names.
+	if d := cmp.Diff(listTree(t, s.layer), listTree(t, s2.layer)); d != "" {
+		t.Fatalf("TarDir archive applies to a different tree (-diffdirs +tardir):\n%s", d)
+	}
+}
