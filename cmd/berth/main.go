@@ -13,9 +13,15 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		runInit()
+	}
+	if code, ok := runtimeMain(); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	root := cli.NewRootCommand()
-	root.AddCommand(newDaemonCommand())
+	root.AddCommand(newDaemonCommand(), newRuntimeCommand())
 	code := cli.Execute(ctx, root)
 	stop()
 	os.Exit(code)

@@ -4,4 +4,7 @@ package ociruntime
 
 import "github.com/berth/berth/internal/seccomp"
 
-func init() { loadSeccomp = seccomp.Load }
+func init() {
+	loadSeccomp = seccomp.Load
+	seccompEnabled = true
+}
