@@ -409,4 +409,3 @@ func (a *archive) cleanup(ctx context.Context) {
 		}
 	}
 }
-

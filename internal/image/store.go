@@ -151,8 +151,9 @@ func (img *Image) ContainerConfig() *container.Config {
 		Healthcheck: c.Healthcheck,
 		OnBuild:     c.OnBuild,
 		Shell:       c.Shell,
-		ArgsEscaped: c.ArgsEscaped, //nolint:staticcheck // Docker carries it for Windows images
 	}
+	//lint:ignore SA1019 Docker carries it through for Windows images
+	out.ArgsEscaped = c.ArgsEscaped
 	if len(c.Volumes) > 0 {
 		out.Volumes = map[string]struct{}{}
 		for v := range c.Volumes {

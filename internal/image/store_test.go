@@ -435,4 +435,3 @@ func TestPrepareRootfs(t *testing.T) {
 		t.Fatalf("after GC: %d images %d blobs %d snapshots", n, b, sn)
 	}
 }
-

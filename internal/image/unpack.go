@@ -303,4 +303,3 @@ func (s *Store) RootfsUsage(ctx context.Context, id string) (int64, error) {
 }
 
 func rootfsKey(id string) string { return "container-" + id }
-
