@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,8 +207,12 @@ func archiveFiles(t *testing.T, path string) (names []string, files map[string][
 		t.Fatal(err)
 	}
 	defer f.Close()
+	return archiveFilesFrom(f)
+}
+
+func archiveFilesFrom(r io.Reader) (names []string, files map[string][]byte) {
 	files = map[string][]byte{}
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if err != nil {
