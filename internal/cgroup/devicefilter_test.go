@@ -70,7 +70,7 @@ func TestDeviceFilterLogic(t *testing.T) {
 	// Docker's shape: deny everything, then allow a list.
 	docker := []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
-		{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},  // null
+		{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},   // null
 		{Allow: true, Type: "c", Major: i64(136), Minor: i64(-1), Access: "rw"}, // pts/*
 		{Allow: true, Type: "b", Major: i64(8), Minor: i64(0), Access: "r"},     // sda read-only
 		{Allow: true, Type: "c", Minor: i64(7), Access: "m"},                    // mknod c *:7
@@ -87,9 +87,9 @@ func TestDeviceFilterLogic(t *testing.T) {
 		{"empty list denies", nil, []access{{chr, r, 1, 3, 0}}},
 		{"allow all", []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}, []access{{chr, r | w, 1, 3, 1}, {blk, m, 8, 0, 1}}},
 		{"docker", docker, []access{
-			{chr, r | w, 1, 3, 1},  // null
-			{chr, m, 1, 3, 1},      // mknod null
-			{chr, r | w, 1, 5, 0},  // zero: not listed
+			{chr, r | w, 1, 3, 1}, // null
+			{chr, m, 1, 3, 1},     // mknod null
+			{chr, r | w, 1, 5, 0}, // zero: not listed
 			{chr, r | w, 136, 4, 1},
 			{chr, m, 136, 4, 0}, // pts: no mknod
 			{blk, r, 8, 0, 1},
