@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 var ctx = context.Background()
 
-func newStore(t *testing.T, root string) *Store {
+func newStore(t testing.TB, root string) *Store {
 	t.Helper()
 	db, err := metadata.Open(filepath.Join(root, "berth.db"))
 	if err != nil {
@@ -62,7 +62,7 @@ func load(t *testing.T, s *Store, path string) []LoadResult {
 	return res
 }
 
-func counts(t *testing.T, s *Store) (images, blobs, snaps int) {
+func counts(t testing.TB, s *Store) (images, blobs, snaps int) {
 	t.Helper()
 	n, err := s.Count(ctx)
 	if err != nil {
@@ -235,7 +235,7 @@ type entry struct {
 	typ        byte
 }
 
-func writeTar(t *testing.T, entries []entry) *bytes.Buffer {
+func writeTar(t testing.TB, entries []entry) *bytes.Buffer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
