@@ -385,8 +385,44 @@ func TestLoadOCILayout(t *testing.T) {
 
 func TestPrepareRootfs(t *testing.T) {
 	testutil.RequireRoot(t)
+	t.Run("overlay", func(t *testing.T) { testPrepareRootfs(t, newStore(t, testutil.DataRoot(t))) })
+	t.Run("native", func(t *testing.T) {
+		root := testutil.DataRoot(t)
+		db, err := metadata.Open(filepath.Join(root, "berth.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		cs, _ := content.Open(filepath.Join(root, "content"))
+		sn, err := snapshot.NewNative(filepath.Join(root, "snapshots"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sn.Close() })
+		s, _ := NewStore(Config{DB: db, Content: cs, Snapshotter: sn, TempDir: filepath.Join(root, "tmp")})
+		testPrepareRootfs(t, s)
+	})
+	t.Run("Open", func(t *testing.T) {
+		root := testutil.DataRoot(t)
+		db, err := metadata.Open(filepath.Join(root, "berth.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		s, driver, err := Open(db, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if driver != "overlayfs" {
+			t.Errorf("driver %s", driver)
+		}
+		testPrepareRootfs(t, s)
+	})
+}
+
+func testPrepareRootfs(t *testing.T, s *Store) {
 	root := testutil.DataRoot(t)
-	s := newStore(t, root)
 	res := load(t, s, testutil.BusyboxImage(t, "busybox:latest"))
 	target := filepath.Join(root, "rootfs")
 	id := res[0].ID.String()
