@@ -21,7 +21,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	root := cli.NewRootCommand()
-	root.AddCommand(newDaemonCommand(), newRuntimeCommand())
+	root.AddCommand(newDaemonCommand(), newRuntimeCommand(), newMonitorCommand())
 	code := cli.Execute(ctx, root)
 	stop()
 	os.Exit(code)

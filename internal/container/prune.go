@@ -86,3 +86,13 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"oldName": "/" + strings.TrimPrefix(old, "/")})}})
 	return nil
 }
+
+// UsingImage tells whether a container uses image imageID, naming one.
+func (s *Service) UsingImage(imageID string) (string, bool) {
+	for _, c := range s.index.all() {
+		if c.Image == imageID {
+			return c.ID, true
+		}
+	}
+	return "", false
+}

@@ -44,9 +44,14 @@ type Images interface {
 	RemoveRootfs(ctx context.Context, id string) error
 }
 
-// SpecFunc makes the OCI spec of c, whose root filesystem is mounted at
-// rootfs, from its configuration and its image's.
-type SpecFunc func(ctx context.Context, c *Container, img Image, rootfs string) (*specs.Spec, error)
+// SpecFiles are the host paths a container's spec binds in.
+type SpecFiles struct {
+	Rootfs                                  string // the mounted root filesystem
+	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
+}
+
+// SpecFunc makes the OCI spec of c from its configuration and its image's.
+type SpecFunc func(ctx context.Context, c *Container, img Image, files SpecFiles) (*specs.Spec, error)
 
 // Store persists container records.
 type Store interface {
@@ -296,7 +301,12 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })
-	spec, err := s.cfg.Spec(ctx, c, img, rootfs)
+	files, err := s.writeEtcFiles(c)
+	if err != nil {
+		return err
+	}
+	files.Rootfs = rootfs
+	spec, err := s.cfg.Spec(ctx, c, img, files)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type ContainerBackend interface {
 	Resize(ctx context.Context, ref string, height, width uint16) error
 	Prune(ctx context.Context, filters map[string][]string, parseTime func(string) (time.Time, error)) (container.PruneReport, error)
 	Rename(ctx context.Context, ref, newName string) error
+	UsingImage(imageID string) (containerID string, used bool)
 }
 
 func (s *Server) routeContainers(b ContainerBackend) {

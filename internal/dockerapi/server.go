@@ -32,6 +32,8 @@ type Config struct {
 	Events *events.Bus
 	// Volumes serves /volumes/...; nil leaves those routes out.
 	Volumes VolumeBackend
+	// Images serves /images/...; nil leaves those routes out.
+	Images ImageBackend
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -61,6 +63,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Volumes != nil {
 		s.routeVolumes(cfg.Volumes)
+	}
+	if cfg.Images != nil {
+		s.routeImages(cfg.Images)
 	}
 	return s
 }

@@ -24,8 +24,13 @@ import (
 	"github.com/berth/berth/internal/dockerapi"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/container"
+	"github.com/berth/berth/internal/content"
+	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -52,8 +57,10 @@ type Engine struct {
 	lock      *os.File // flock on DataRoot: one daemon per data root
 	listeners []net.Listener
 	server    *http.Server
-	events    *events.Bus
-	meta      *metadata.DB
+	events     *events.Bus
+	meta       *metadata.DB
+	images     *image.Store
+	containers *container.Service
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -101,13 +108,30 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
+		return nil, err
+	}
+	mon, err := startMonitor(ctx, cfg.ExecRoot)
+	if err != nil {
+		return nil, err
+	}
+	e.containers, err = container.New(ctx, container.Config{
+		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
+		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: makeSpec,
+		Monitor: mon, Events: e.events,
+	})
+	if err != nil {
+		return nil, err
+	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
 			Logger:   log.From(ctx),
 			DaemonID: id,
 			DataRoot: cfg.DataRoot,
-			Events:   e.events,
-			Volumes:  volumes,
+			Events:     e.events,
+			Volumes:    volumes,
+			Containers: e.containers,
+			Images:     e.images,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -119,6 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 // Serve serves the API on every listener until ctx is done, then shuts down
 // gracefully and releases everything New took.
 func (e *Engine) Serve(ctx context.Context) error {
+	go e.containers.WatchExits(ctx)
 	errc := make(chan error, len(e.listeners))
 	for _, l := range e.listeners {
 		log.From(ctx).Info("API listening", "addr", l.Addr().String())
@@ -157,6 +182,42 @@ func (e *Engine) Close() {
 		e.lock.Close()
 		e.lock = nil
 	}
+}
+
+// openImages opens the content store, the snapshotter (overlayfs, or the
+// copying fallback where overlay cannot be mounted) and the image store,
+// and makes sure the built-in hello image is there.
+func openImages(ctx context.Context, root string, db *metadata.DB) (*image.Store, error) {
+	cs, err := content.Open(filepath.Join(root, "content"))
+	if err != nil {
+		return nil, err
+	}
+	var sn snapshot.Snapshotter
+	overlayRoot := filepath.Join(root, "snapshots", "overlay")
+	if err := os.MkdirAll(overlayRoot, 0o700); err != nil {
+		return nil, err
+	}
+	if perr := snapshot.OverlaySupported(overlayRoot); perr == nil {
+		sn, err = snapshot.NewOverlay(overlayRoot)
+	} else {
+		log.From(ctx).Warn("overlayfs cannot be used here; falling back to copying snapshots", "err", perr)
+		sn, err = snapshot.NewNative(filepath.Join(root, "snapshots", "native"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(root, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	store, err := image.NewStore(image.Config{DB: db, Content: cs, Snapshotter: sn, TempDir: tmp})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := builtin.Ensure(ctx, store); err != nil {
+		return nil, fmt.Errorf("built-in hello image: %w", err)
+	}
+	return store, nil
 }
 
 // engineID returns the daemon's identity, made once and kept in the data

@@ -165,6 +165,15 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := unix.CloseRange(uint(3+fds.preserved), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return "", nil, nil, -1, fmt.Errorf("close_range: %w", err)
 	}
+	// Without no_new_privs the kernel lets only CAP_SYS_ADMIN load a
+	// filter: load it now, while the init still has it (the filter must then
+	// allow the setuid/capset calls that follow, as Docker's does). With
+	// no_new_privs it is the last step, below, as runc does.
+	if s.Linux.Seccomp != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(s.Linux.Seccomp); err != nil {
+			return "", nil, nil, -1, err
+		}
+	}
 	if err := applyUser(p, lastCap); err != nil {
 		return "", nil, nil, -1, err
 	}
@@ -177,7 +186,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 	}
-	if s.Linux.Seccomp != nil {
+	if s.Linux.Seccomp != nil && p.NoNewPrivileges {
 		if err := loadSeccomp(s.Linux.Seccomp); err != nil {
 			return "", nil, nil, -1, err
 		}
