@@ -229,3 +229,28 @@ func TestProgramLoadRejectsMalformed(t *testing.T) {
 		t.Errorf("nil program: %v", err)
 	}
 }
+
+func TestENOSYSStubOnlyWhenDefaultDenies(t *testing.T) {
+	rules := []Rule{{Names: []string{"read", "mkdir"}, Action: Action{Kind: specs.ActAllow}}}
+	for _, tt := range []struct {
+		def  Action
+		want bool
+	}{
+		{Action{Kind: specs.ActAllow}, false},
+		{Action{Kind: specs.ActLog}, false},
+		{Action{Kind: specs.ActErrno, Errno: uint(unix.ENOSYS)}, false},
+		{Action{Kind: specs.ActErrno, Errno: uint(unix.EPERM)}, true},
+		{Action{Kind: specs.ActKillProcess}, true},
+	} {
+		p := &Plan{Default: tt.def, Arches: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}, Rules: rules}
+		stub := enosysStub(p)
+		if (stub != nil) != tt.want {
+			t.Errorf("default %v: stub of %d instructions, want one: %v", tt.def, len(stub), tt.want)
+		}
+		for i, in := range stub {
+			if in.Code&0x07 == unix.BPF_JMP && in.Code != unix.BPF_JMP|unix.BPF_JA && (i+1+int(in.Jt) > len(stub) || i+1+int(in.Jf) > len(stub)) {
+				t.Errorf("instruction %d jumps past the filter's start", i)
+			}
+		}
+	}
+}

@@ -53,7 +53,8 @@ func Export(cfg *specs.LinuxSeccomp) ([]byte, error) {
 	return exportPlan(p)
 }
 
-// exportPlan compiles p with libseccomp and returns the BPF program.
+// exportPlan compiles p with libseccomp and returns the BPF program, with
+// the ENOSYS stub (enosys.go) in front.
 func exportPlan(p *Plan) ([]byte, error) {
 	f, err := build(p)
 	if err != nil {
@@ -73,7 +74,15 @@ func exportPlan(p *Plan) ([]byte, error) {
 	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("seccomp: export: %w", err)
 	}
-	return io.ReadAll(file)
+	prog, err := io.ReadAll(file)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: export: %w", err)
+	}
+	prog = prependStub(enosysStub(p), prog)
+	if n := len(prog) / 8; n > unix.BPF_MAXINSNS {
+		return nil, errdefs.Invalidf("linux.seccomp: the filter has %d instructions, more than the kernel's %d", n, unix.BPF_MAXINSNS)
+	}
+	return prog, nil
 }
 
 // Supported reports whether the kernel has seccomp filters and libseccomp
