@@ -151,7 +151,7 @@ func newRunCommand(c *CLI) *cobra.Command {
 			}
 			if detach {
 				if err := cl.ContainerStart(ctx, created.ID); err != nil {
-					return err
+					return startError(err)
 				}
 				fmt.Fprintln(c.out, created.ID)
 				return nil
@@ -191,7 +191,8 @@ func (c *CLI) runAttached(ctx context.Context, cl *client.Client, id string, o c
 	}
 	defer restore()
 	if err := cl.ContainerStart(ctx, id); err != nil {
-		return err
+		restore()
+		return startError(err)
 	}
 	if o.tty && term.IsTerminal(int(os.Stdout.Fd())) {
 		c.resizeWithTerminal(ctx, cl, id)
@@ -226,6 +227,20 @@ func (c *CLI) runAttached(ctx context.Context, cl *client.Client, id string, o c
 	case err := <-waitErr:
 		return err
 	}
+}
+
+// startError is how `docker run` ends when the container cannot start:
+// 127 when its command is not found, 126 when it cannot be executed, 125
+// otherwise.
+func startError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
+		return StatusError{Code: 127, Message: msg}
+	case strings.Contains(msg, "permission denied"):
+		return StatusError{Code: 126, Message: msg}
+	}
+	return StatusError{Code: 125, Message: msg}
 }
 
 // resizeWithTerminal keeps the container's TTY the size of ours.

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -142,6 +144,27 @@ func (d *Daemon) Stop(t testing.TB) {
 	}
 	if t.Failed() {
 		t.Logf("daemon log:\n%s", d.logs)
+		if b, err := os.ReadFile(filepath.Join(d.ExecRoot, "monitor.log")); err == nil {
+			t.Logf("monitor log:\n%s", b)
+		}
+	}
+	d.stopMonitor()
+}
+
+// stopMonitor ends the monitor the daemon started, so a test leaves no
+// process behind (it would exit by itself once idle).
+func (d *Daemon) stopMonitor() {
+	b, err := os.ReadFile(filepath.Join(d.ExecRoot, "monitor.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 500 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
