@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -138,3 +139,5 @@ func (s *Store) writeBlobEntry(ctx context.Context, tw *tar.Writer, d digest.Dig
 	}
 	return nil
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -386,22 +386,7 @@ func TestLoadOCILayout(t *testing.T) {
 func TestPrepareRootfs(t *testing.T) {
 	testutil.RequireRoot(t)
 	t.Run("overlay", func(t *testing.T) { testPrepareRootfs(t, newStore(t, testutil.DataRoot(t))) })
-	t.Run("native", func(t *testing.T) {
-		root := testutil.DataRoot(t)
-		db, err := metadata.Open(filepath.Join(root, "berth.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		cs, _ := content.Open(filepath.Join(root, "content"))
-		sn, err := snapshot.NewNative(filepath.Join(root, "snapshots"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sn.Close() })
-		s, _ := NewStore(Config{DB: db, Content: cs, Snapshotter: sn, TempDir: filepath.Join(root, "tmp")})
-		testPrepareRootfs(t, s)
-	})
+	t.Run("native", func(t *testing.T) { testPrepareRootfs(t, newNativeStore(t, testutil.DataRoot(t))) })
 	t.Run("Open", func(t *testing.T) {
 		root := testutil.DataRoot(t)
 		db, err := metadata.Open(filepath.Join(root, "berth.db"))
@@ -475,4 +460,27 @@ func testPrepareRootfs(t *testing.T, s *Store) {
 	if n, b, sn := counts(t, s); n+b+sn != 0 {
 		t.Fatalf("after GC: %d images %d blobs %d snapshots", n, b, sn)
 	}
+}
+
+func newNativeStore(t testing.TB, root string) *Store {
+	t.Helper()
+	db, err := metadata.Open(filepath.Join(root, "berth.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cs, err := content.Open(filepath.Join(root, "content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := snapshot.NewNative(filepath.Join(root, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sn.Close() })
+	s, err := NewStore(Config{DB: db, Content: cs, Snapshotter: sn, TempDir: filepath.Join(root, "tmp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
