@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // tinyArchive is a small legacy docker-archive: one layer holding one file,
@@ -53,4 +54,8 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func ocispecDesc(b []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{Digest: digest.FromBytes(b), Size: int64(len(b))}
 }

@@ -390,6 +390,11 @@ type InUseFunc func(id string) (containerID string, used bool)
 // it (errdefs Conflict; with force, its names go and the image stays), or
 // ref is an ID of an image with several names (Conflict without force).
 func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse InUseFunc) ([]DeleteItem, error) {
+	items, _, err := s.delete(ctx, ref, force, inUse)
+	return items, err
+}
+
+func (s *Store) delete(ctx context.Context, ref string, force bool, inUse InUseFunc) ([]DeleteItem, int64, error) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
 	var items []DeleteItem
@@ -438,14 +443,15 @@ func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse InUseF
 		return metadata.DeleteTx(tx, bucketImages, rec.ID.String())
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	var freed int64
 	if gone != nil {
-		if _, err := s.collect(ctx, gone); err != nil {
-			return items, fmt.Errorf("image %s deleted, but not all of its data: %w", ShortID(gone.ID), err)
+		if freed, err = s.collect(ctx, gone); err != nil {
+			return items, freed, fmt.Errorf("image %s deleted, but not all of its data: %w", ShortID(gone.ID), err)
 		}
 	}
-	return items, nil
+	return items, freed, nil
 }
 
 func shortStr(s string) string {
@@ -521,9 +527,11 @@ func (s *Store) collect(ctx context.Context, gone *imageRecord) (int64, error) {
 	return freed, errors.Join(errs...)
 }
 
-// GC removes committed snapshots and blobs no image references. Snapshots
-// that containers stand on are kept (the snapshotter refuses to remove a
-// parent). It returns the bytes freed.
+// GC removes committed snapshots and blobs no image references, and what an
+// interrupted unpack or commit left (extraction snapshots, commit views).
+// Snapshots containers stand on are kept (the snapshotter refuses to remove
+// a parent). Call it at daemon start to clean up after a crash. It returns
+// the bytes freed.
 func (s *Store) GC(ctx context.Context) (int64, error) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
@@ -532,6 +540,24 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var freed int64
+	// No unpack or commit runs while gcMu is held exclusively: their
+	// scratch snapshots are leftovers.
+	var scratch []string
+	err = s.cfg.Snapshotter.Walk(ctx, func(i snapshot.Info) error {
+		if i.Kind != snapshot.KindCommitted && (strings.HasPrefix(i.Name, "extract-") || strings.HasPrefix(i.Name, "commit-view-")) {
+			scratch = append(scratch, i.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range scratch {
+		u, _ := s.cfg.Snapshotter.Usage(ctx, k)
+		if err := s.cfg.Snapshotter.Remove(ctx, k); err == nil {
+			freed += u
+		}
+	}
 	for {
 		var victims []string
 		err := s.cfg.Snapshotter.Walk(ctx, func(i snapshot.Info) error {
@@ -582,6 +608,7 @@ func (s *Store) Prune(ctx context.Context, all bool, inUse InUseFunc) ([]DeleteI
 		return nil, 0, err
 	}
 	var items []DeleteItem
+	var freed int64
 	for _, img := range imgs {
 		if len(img.Names) > 0 && !all {
 			continue
@@ -591,15 +618,16 @@ func (s *Store) Prune(ctx context.Context, all bool, inUse InUseFunc) ([]DeleteI
 				continue
 			}
 		}
-		del, err := s.Delete(ctx, img.ID.String(), true, inUse)
+		del, n, err := s.delete(ctx, img.ID.String(), true, inUse)
 		if err != nil {
 			if errors.Is(err, errdefs.ErrNotFound) {
 				continue
 			}
-			return items, 0, err
+			return items, freed, err
 		}
 		items = append(items, del...)
+		freed += n
 	}
-	freed, err := s.GC(ctx)
-	return items, freed, err
+	n, err := s.GC(ctx)
+	return items, freed + n, err
 }

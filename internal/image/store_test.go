@@ -484,3 +484,41 @@ func newNativeStore(t testing.TB, root string) *Store {
 	}
 	return s
 }
+
+func TestGCRemovesLeftovers(t *testing.T) {
+	root := testutil.DataRoot(t)
+	s := newStore(t, root)
+	load(t, s, testutil.BusyboxImage(t, "busybox:latest"))
+	img, _, _ := s.Resolve(ctx, "busybox")
+	// What a crash mid-unpack leaves: a scratch snapshot, an orphan layer
+	// and an unreferenced blob.
+	if _, err := s.cfg.Snapshotter.Prepare(ctx, "extract-dead-x", img.TopChainID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.cfg.Snapshotter.Prepare(ctx, "tmp", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cfg.Snapshotter.Commit(ctx, "sha256:orphan", "tmp"); err != nil {
+		t.Fatal(err)
+	}
+	orphan := []byte("orphan blob")
+	if err := s.cfg.Content.WriteBlob(ctx, bytes.NewReader(orphan), ocispecDesc(orphan)); err != nil {
+		t.Fatal(err)
+	}
+	// A container's snapshot survives GC.
+	if _, err := s.cfg.Snapshotter.Prepare(ctx, "container-abc", img.TopChainID()); err != nil {
+		t.Fatal(err)
+	}
+	_, b0, _ := counts(t, s)
+	freed, err := s.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, b, sn := counts(t, s)
+	if n != 1 || b != b0-1 || sn != 2 || freed <= 0 {
+		t.Fatalf("after GC: %d images, %d blobs (had %d), %d snapshots, freed %d", n, b, b0, sn, freed)
+	}
+	if _, err := s.cfg.Snapshotter.Stat(ctx, "container-abc"); err != nil {
+		t.Fatal(err)
+	}
+}
