@@ -353,3 +353,20 @@ func BenchmarkDockerDefaultCompileCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDockerDefaultDiskCache is a fresh process's start with the
+// profile in CompileCached's directory (memory cache empty).
+func BenchmarkDockerDefaultDiskCache(b *testing.B) {
+	cfg := dockerDefault(b)
+	dir := b.TempDir()
+	if _, err := CompileCached(cfg, dir); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		clearMemoryCache()
+		if _, err := CompileCached(cfg, dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
