@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +44,8 @@ func RunTestSuite(t *testing.T, name string, newSnapshotter NewFunc) {
 		{"Usage", false, testUsage},
 		{"DeepChain", true, testDeepChain},
 		{"ReopenMount", true, testReopenMount},
+		{"KeysAreNotPaths", false, testKeysAreNotPaths},
+		{"Concurrent", false, testConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(name+"/"+tt.name, func(t *testing.T) {
@@ -469,5 +472,63 @@ func testReopenMount(t *testing.T, h *harness) {
 	defer unmount()
 	if got := readFile(t, filepath.Join(mnt, "f")); got != "x" {
 		t.Fatalf("f = %q", got)
+	}
+}
+
+// testKeysAreNotPaths: keys and names are database keys, never file names,
+// so a key that looks like a path creates nothing outside the root.
+func testKeysAreNotPaths(t *testing.T, h *harness) {
+	for _, key := range []string{"../../escape", "/abs/key", "a/../../b"} {
+		must(h.sn.Prepare(ctx, key, ""))(t)
+		if err := h.sn.Commit(ctx, key+"-c", key); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.sn.Remove(ctx, key+"-c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{filepath.Join(h.root, "..", "escape"), "/abs/key", filepath.Join(h.root, "b")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s was created", p)
+		}
+	}
+}
+
+func testConcurrent(t *testing.T, h *harness) {
+	commitLayer(t, h.sn, "base", "", map[string]string{"f": "x"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("k%d", i)
+			if _, err := h.sn.Prepare(ctx, key, "base"); err != nil {
+				errs <- err
+				return
+			}
+			// All race to commit the same name: exactly one wins.
+			if err := h.sn.Commit(ctx, "same", key); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var committed, active int
+	h.sn.Walk(ctx, func(i snapshot.Info) error {
+		switch {
+		case i.Name == "same" && i.Kind == snapshot.KindCommitted:
+			committed++
+		case i.Kind == snapshot.KindActive:
+			active++
+		}
+		return nil
+	})
+	if committed != 1 || active != 7 {
+		t.Fatalf("committed %d, active %d; want 1 and 7", committed, active)
 	}
 }
