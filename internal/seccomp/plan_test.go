@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -252,5 +253,26 @@ func TestENOSYSStubOnlyWhenDefaultDenies(t *testing.T) {
 				t.Errorf("instruction %d jumps past the filter's start", i)
 			}
 		}
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	f := Features()
+	if f.Enabled == nil || !*f.Enabled {
+		t.Error("seccomp not enabled")
+	}
+	for _, want := range []struct {
+		list []string
+		item string
+	}{
+		{f.Actions, "SCMP_ACT_ERRNO"}, {f.Operators, "SCMP_CMP_MASKED_EQ"}, {f.Archs, "SCMP_ARCH_X86_64"},
+		{f.KnownFlags, "SECCOMP_FILTER_FLAG_LOG"}, {f.SupportedFlags, "SECCOMP_FILTER_FLAG_LOG"},
+	} {
+		if !slices.Contains(want.list, want.item) {
+			t.Errorf("%q missing from %v", want.item, want.list)
+		}
+	}
+	if slices.Contains(f.Actions, "SCMP_ACT_NOTIFY") || slices.Contains(f.SupportedFlags, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") {
+		t.Error("features claim what Load refuses")
 	}
 }
