@@ -1,0 +1,218 @@
+package runtime_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestLifecycle(t *testing.T) {
+	h := newHarness(t)
+	b := h.bundle(nil, "sh", "-c", "echo started; exec sleep 1000")
+	c := id(t)
+	out := h.create(b, c)
+	s := h.state(c)
+	if s.Status != specs.StateCreated || s.Pid <= 0 || s.ID != c {
+		t.Fatalf("after create: %+v", s)
+	}
+	if abs, _ := filepath.Abs(b); s.Bundle != abs {
+		t.Errorf("state bundle %q, want %q", s.Bundle, abs)
+	}
+	if r := h.run("create", "--bundle", b, c); r.code == 0 {
+		t.Error("second create with the same id succeeded")
+	}
+	// The process has not started: nothing printed.
+	if b, _ := os.ReadFile(out.Name()); len(b) != 0 {
+		t.Errorf("output before start: %q", b)
+	}
+	h.must("start", c)
+	h.waitStatus(c, specs.StateRunning)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(out.Name())
+		if string(b) == "started\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("output after start: %q", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := h.run("start", c); r.code == 0 {
+		t.Error("start of a running container succeeded")
+	}
+	if r := h.run("delete", c); r.code == 0 {
+		t.Error("delete of a running container without --force succeeded")
+	}
+	// list shows it.
+	r := h.must("list", "--format", "json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 || list[0]["id"] != c {
+		t.Errorf("list: %v %s", err, r.stdout)
+	}
+	h.must("kill", c, "KILL")
+	h.waitStatus(c, specs.StateStopped)
+	h.must("delete", c)
+	if r := h.run("state", c); r.code == 0 {
+		t.Error("state of a deleted container succeeded")
+	}
+}
+
+func TestKillSignalNumberAndDeleteForce(t *testing.T) {
+	h := newHarness(t)
+	b := h.bundle(nil, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+	c := id(t)
+	h.create(b, c)
+	h.must("start", c)
+	h.waitStatus(c, specs.StateRunning)
+	h.must("kill", c, "15")
+	h.waitStatus(c, specs.StateStopped)
+	h.must("delete", c)
+
+	c = id(t)
+	h.create(h.bundle(nil, "sleep", "1000"), c)
+	h.must("start", c)
+	h.must("delete", "--force", c)
+	if r := h.run("state", c); r.code == 0 {
+		t.Error("state after delete --force succeeded")
+	}
+}
+
+// TestDeleteCreated: a created (never started) container can be deleted,
+// and its init is gone afterwards.
+func TestDeleteCreated(t *testing.T) {
+	h := newHarness(t)
+	c := id(t)
+	h.create(h.bundle(nil, "true"), c)
+	pid := h.state(c).Pid
+	h.must("delete", "--force", c)
+	waitGone(t, pid)
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still alive", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestNoRuntimeProcessRemains: after start, no process of the runtime's
+// binary is left per container: none is the container's parent, none is in
+// its namespaces.
+func TestNoRuntimeProcessRemains(t *testing.T) {
+	h := newHarness(t)
+	c := id(t)
+	h.create(h.bundle(nil, "sleep", "1000"), c)
+	h.must("start", c)
+	pid := h.waitStatus(c, specs.StateRunning).Pid
+	var bin unix.Stat_t
+	if err := unix.Stat(h.rt.binary, &bin); err != nil {
+		t.Fatal(err)
+	}
+	isRuntime := func(p string) bool {
+		var st unix.Stat_t
+		return unix.Stat("/proc/"+p+"/exe", &st) == nil && st.Dev == bin.Dev && st.Ino == bin.Ino
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if ppid := field(t, string(status), "PPid"); isRuntime(ppid) {
+		t.Errorf("the container's parent %s is a runtime process", ppid)
+	}
+	ns := func(p, n string) string { l, _ := os.Readlink("/proc/" + p + "/ns/" + n); return l }
+	cpid, cmnt := ns(strconv.Itoa(pid), "pid"), ns(strconv.Itoa(pid), "mnt")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil || !isRuntime(e.Name()) {
+			continue
+		}
+		if ns(e.Name(), "pid") == cpid || ns(e.Name(), "mnt") == cmnt {
+			cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			t.Errorf("runtime process %s remains in the container: %q", e.Name(), cmdline)
+		}
+	}
+	h.must("delete", "--force", c)
+}
+
+func TestConsoleSocket(t *testing.T) {
+	h := newHarness(t)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer conn.Close()
+		buf, oob := make([]byte, 4096), make([]byte, 4096)
+		_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- nil
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
+				got <- os.NewFile(uintptr(fds[0]), "pty-master")
+				return
+			}
+		}
+		got <- nil
+	}()
+	b := h.bundle(func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
+	}, "sh", "-c", "tty; stty size; echo done")
+	c := id(t)
+	h.create(b, c, "--console-socket", sock)
+	var master *os.File
+	select {
+	case master = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pty master received")
+	}
+	if master == nil {
+		t.Fatal("console socket: no fd received")
+	}
+	defer master.Close()
+	h.must("start", c)
+	var out []byte
+	buf := make([]byte, 1024)
+	master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(string(out), "done") {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	s := string(out)
+	if !strings.Contains(s, "/dev/pts/0") || !strings.Contains(s, "30 100") {
+		t.Errorf("console output %q: want /dev/pts/0 and size 30 100", s)
+	}
+	h.waitStatus(c, specs.StateStopped)
+	h.must("delete", c)
+	_ = syscall.SIGKILL
+}

@@ -1,0 +1,146 @@
+package runtime_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// TestHostBinaryNotWritable is the CVE-2019-5736 class: a container process
+// that got hold of its init's /proc/<pid>/exe (the runtime binary, while
+// the init waits in `created`) must not be able to write the host binary
+// through it once the runtime has exec'd away.
+func TestHostBinaryNotWritable(t *testing.T) {
+	h := newHarness(t)
+	before := hashFile(t, h.rt.binary)
+	c := id(t)
+	h.create(h.bundle(nil, "sleep", "1000"), c)
+	pid := h.state(c).Pid
+	// What a process in the container could do: an O_PATH handle on the
+	// init's exe...
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	// ...kept across start, when the init execs the user process and no
+	// runtime process runs the binary any more (no ETXTBSY to hide behind)...
+	h.must("start", c)
+	h.waitStatus(c, specs.StateRunning)
+	// ...then reopened for writing.
+	w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_, werr := unix.Pwrite(w, []byte("PWNED"), 0)
+		unix.Close(w)
+		if werr == nil && hashFile(t, h.rt.binary) != before {
+			t.Fatal("the host runtime binary was overwritten through the init's /proc/pid/exe")
+		}
+		t.Logf("reopen for write succeeded but did not reach the host binary (a copy)")
+	} else {
+		t.Logf("reopen for write refused: %v", err)
+	}
+	if hashFile(t, h.rt.binary) != before {
+		t.Fatal("host binary changed")
+	}
+	h.must("delete", "--force", c)
+}
+
+func hashFile(t *testing.T, p string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// TestNoHostFDOrCwdLeak is the CVE-2024-21626 class: the container gets
+// only its stdio, and a cwd inside its root.
+func TestNoHostFDOrCwdLeak(t *testing.T) {
+	h := newHarness(t)
+	// An fd of the caller that is not close-on-exec must not reach the
+	// container either (the runtime passes only what --preserve-fds says).
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// ls's own directory fd is 3.
+	out := h.mustIn(nil, `ls /proc/self/fd; readlink /proc/$$/cwd; readlink /proc/1/cwd`)
+	if out != "0\n1\n2\n3\n/\n/\n" {
+		t.Errorf("container fds/cwd: %q, want only 0 1 2 (3: ls's own) and cwd /", out)
+	}
+	// The init of a created container holds no host directory either.
+	c := id(t)
+	h.create(h.bundle(nil, "true"), c)
+	pid := strconv.Itoa(h.state(c).Pid)
+	if cwd, _ := os.Readlink("/proc/" + pid + "/cwd"); cwd != "/" && !strings.HasSuffix(cwd, "/rootfs") {
+		t.Errorf("created init's cwd is %q", cwd)
+	}
+	ents, _ := os.ReadDir("/proc/" + pid + "/fd")
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/" + pid + "/fd/" + e.Name())
+		n, _ := strconv.Atoi(e.Name())
+		if n > 2 && (strings.HasPrefix(target, "/sys/fs/cgroup") || target == "/" || strings.HasPrefix(target, "/etc")) {
+			t.Errorf("created init holds host fd %s -> %s", e.Name(), target)
+		}
+	}
+	h.must("delete", "--force", c)
+}
+
+// TestMountTargetSymlinkStaysInRootfs is the CVE-2021-30465 class: a mount
+// destination through symlinks in the rootfs pointing at / or above it
+// lands inside the rootfs; the host is untouched.
+func TestMountTargetSymlinkStaysInRootfs(t *testing.T) {
+	h := newHarness(t)
+	name := fmt.Sprintf("berth-escape-%d", os.Getpid())
+	hostPaths := []string{filepath.Join("/", name), filepath.Join("/tmp", name)}
+	for _, p := range hostPaths {
+		os.RemoveAll(p)
+	}
+	b := h.bundle(func(s *specs.Spec) {
+		s.Root.Readonly = false
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/evil-root/" + name, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}},
+			specs.Mount{Destination: "/evil-up/" + name, Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m"}},
+		)
+	}, "sh", "-c", "grep -c "+name+" /proc/mounts")
+	rootfs := filepath.Join(b, "rootfs")
+	if err := os.Symlink("/", filepath.Join(rootfs, "evil-root")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../../../../tmp", filepath.Join(rootfs, "evil-up")); err != nil {
+		t.Fatal(err)
+	}
+	r := h.run("run", "--bundle", b, id(t))
+	for _, p := range hostPaths {
+		if _, err := os.Stat(p); err == nil {
+			os.RemoveAll(p)
+			t.Errorf("mount target escaped the rootfs: %s exists on the host", p)
+		}
+	}
+	if r.code != 0 {
+		t.Logf("runtime refused the spec (acceptable): %s", r.stderr)
+		return
+	}
+	if r.stdout != "2\n" {
+		t.Errorf("mounts inside the container: %q, want 2", r.stdout)
+	}
+	for _, p := range []string{filepath.Join(rootfs, name), filepath.Join(rootfs, "tmp", name)} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("mount point not created inside the rootfs: %v", err)
+		}
+	}
+	b2, _ := os.ReadFile("/proc/self/mountinfo")
+	if bytes.Contains(b2, []byte(name)) {
+		t.Error("a mount leaked into the host mount namespace")
+	}
+}
