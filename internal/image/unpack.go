@@ -25,6 +25,8 @@ type CreateOptions struct {
 	Index *ocispec.Descriptor
 	// RepoDigests to record ("docker.io/library/busybox@sha256:...").
 	RepoDigests []string
+	// Platform to select from an index; nil means the store's.
+	Platform *ocispec.Platform
 }
 
 // Create records the image whose manifest (or index, resolved for the
@@ -51,7 +53,11 @@ func (s *Store) create(ctx context.Context, target ocispec.Descriptor, names []s
 		idx := target
 		opts.Index = &idx
 	}
-	mdesc, m, err := manifestFor(ctx, s.cfg.Content, target, s.cfg.Platform)
+	platform := s.cfg.Platform
+	if opts.Platform != nil {
+		platform = *opts.Platform
+	}
+	mdesc, m, err := manifestFor(ctx, s.cfg.Content, target, platform)
 	if err != nil {
 		return nil, err
 	}
