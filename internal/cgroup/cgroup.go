@@ -51,6 +51,9 @@ func New(path string, opts Options) (Manager, error) {
 	if opts.Root == "" {
 		opts.Root = DefaultRoot
 	}
+	if strings.Count(path, ":") == 2 {
+		return nil, errdefs.NotImplemented(fmt.Errorf("cgroupsPath %q: systemd cgroup paths (slice:prefix:name) are not supported; berth drives cgroupfs", path))
+	}
 	clean := filepath.Clean("/" + path)
 	if clean == "/" {
 		return nil, errdefs.Invalidf("cgroup path %q: must name a cgroup below the root", path)
@@ -203,6 +206,7 @@ func (m *v1) Set(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
+	ws = m.orderMemory(ws)
 	for _, w := range ws {
 		dir, ok := m.ctrls[w.Controller]
 		if !ok {
@@ -213,6 +217,37 @@ func (m *v1) Set(r *specs.LinuxResources) error {
 		}
 	}
 	return nil
+}
+
+// orderMemory puts the memsw write before the memory limit when the new
+// limit is above the current memsw limit: the kernel keeps
+// limit <= memsw at every step, so raising both needs memsw first.
+func (m *v1) orderMemory(ws []Write) []Write {
+	li, si := -1, -1
+	for i, w := range ws {
+		switch w.File {
+		case "memory.limit_in_bytes":
+			li = i
+		case "memory.memsw.limit_in_bytes":
+			si = i
+		}
+	}
+	if li < 0 || si < 0 || si < li {
+		return ws
+	}
+	dir := m.ctrls["memory"]
+	cur, err := os.ReadFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"))
+	if err != nil {
+		return ws
+	}
+	curSwap, err1 := strconv.ParseInt(strings.TrimSpace(string(cur)), 10, 64)
+	newLimit, err2 := strconv.ParseInt(ws[li].Value, 10, 64)
+	if err1 != nil || err2 != nil || (newLimit != -1 && newLimit <= curSwap) {
+		return ws
+	}
+	out := append([]Write{}, ws...)
+	out[li], out[si] = out[si], out[li]
+	return out
 }
 
 func (m *v1) Freeze() error { return m.freezer("FROZEN") }
@@ -303,10 +338,29 @@ func (m *v2) Set(r *specs.LinuxResources) error {
 			return err
 		}
 	}
+	if len(r.Devices) > 0 {
+		rules := append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), defaultAllowedDevices...)
+		if err := AttachDeviceFilter(m.dir, rules); err != nil {
+			return fmt.Errorf("cgroup: device filter on %s: %w", m.dir, err)
+		}
+	}
 	return nil
 }
 
-func (m *v2) Freeze() error        { return writeFile(m.dir, "cgroup.freeze", "1") }
+func (m *v2) Freeze() error {
+	if err := writeFile(m.dir, "cgroup.freeze", "1"); err != nil {
+		return err
+	}
+	for i := 0; i < 1000; i++ {
+		b, err := os.ReadFile(filepath.Join(m.dir, "cgroup.events"))
+		if err != nil || strings.Contains(string(b), "frozen 1") {
+			return nil // no events file: a fake tree, nothing to wait for
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("cgroup: %s did not freeze", m.dir)
+}
+
 func (m *v2) Thaw() error          { return writeFile(m.dir, "cgroup.freeze", "0") }
 func (m *v2) Pids() ([]int, error) { return readPids(m.dir) }
 func (m *v2) Destroy() error       { return rmdir(m.dir) }

@@ -112,13 +112,47 @@ func TestPlanV1Devices(t *testing.T) {
 
 func TestPlanV2Errors(t *testing.T) {
 	for name, r := range map[string]*specs.LinuxResources{
-		"devices":         {Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+		"bad pagesize":    {HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "../../x", Limit: 1}}},
 		"swap below mem":  {Memory: &specs.LinuxMemory{Limit: i64(100), Swap: i64(50)}},
 		"unified escapes": {Unified: map[string]string{"../x": "1"}},
 	} {
 		if _, err := PlanV2(r); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+func TestPlanV1Rejects(t *testing.T) {
+	for name, r := range map[string]*specs.LinuxResources{
+		"unified on v1": {Unified: map[string]string{"memory.high": "1"}},
+		"bad pagesize":  {HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB/../../../x", Limit: 1}}},
+	} {
+		if _, err := PlanV1(r); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("%s: got %v, want invalid", name, err)
+		}
+	}
+	if _, err := New("system.slice:berth:x", Options{}); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("systemd path: got %v", err)
+	}
+}
+
+func TestMemoryRaiseOrder(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "memory", "c"), 0o755)
+	os.WriteFile(filepath.Join(root, "memory", "c", "memory.memsw.limit_in_bytes"), []byte("1000\n"), 0o644)
+	m, err := New("c", Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := PlanV1(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(2000), Swap: i64(4000)}})
+	got := strs(m.(*v1).orderMemory(ws))
+	want := []string{"memory/memory.memsw.limit_in_bytes=4000", "memory/memory.limit_in_bytes=2000"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Error(d)
+	}
+	ws, _ = PlanV1(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(500), Swap: i64(800)}})
+	if got := strs(m.(*v1).orderMemory(ws)); got[0] != "memory/memory.limit_in_bytes=500" {
+		t.Errorf("lowering: %v", got)
 	}
 }
 

@@ -9,6 +9,7 @@ package cgroup
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,14 +40,14 @@ func (w Write) String() string {
 var defaultAllowedDevices = []specs.LinuxDeviceCgroup{
 	{Allow: true, Type: "c", Major: i64(-1), Minor: i64(-1), Access: "m"},
 	{Allow: true, Type: "b", Major: i64(-1), Minor: i64(-1), Access: "m"},
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},   // null
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},   // random
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},   // full
-	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},   // tty
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},   // zero
-	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},   // urandom
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},    // null
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},    // random
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},    // full
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},    // tty
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},    // zero
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},    // urandom
 	{Allow: true, Type: "c", Major: i64(136), Minor: i64(-1), Access: "rwm"}, // pts
-	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},   // ptmx
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},    // ptmx
 }
 
 func i64(v int64) *int64 { return &v }
@@ -55,6 +56,12 @@ func i64(v int64) *int64 { return &v }
 func PlanV1(r *specs.LinuxResources) ([]Write, error) {
 	if r == nil {
 		return nil, nil
+	}
+	if err := checkPagesizes(r); err != nil {
+		return nil, err
+	}
+	if len(r.Unified) > 0 {
+		return nil, errdefs.Invalidf("linux.resources.unified: needs a cgroup v2 host; this one is v1")
 	}
 	var ws []Write
 	add := func(ctrl, file, value string) { ws = append(ws, Write{ctrl, file, value}) }
@@ -168,13 +175,12 @@ func PlanV2(r *specs.LinuxResources) ([]Write, error) {
 	if r == nil {
 		return nil, nil
 	}
+	if err := checkPagesizes(r); err != nil {
+		return nil, err
+	}
 	var ws []Write
 	add := func(file, value string) { ws = append(ws, Write{"", file, value}) }
-	for _, d := range r.Devices {
-		if !(d.Allow && (d.Type == "" || d.Type == "a") && d.Major == nil && d.Minor == nil) {
-			return nil, errdefs.NotImplemented(fmt.Errorf("linux.resources.devices: device restrictions on a cgroup v2 host need an eBPF device filter, which berth does not have yet"))
-		}
-	}
+	// Devices are not files on v2: Set attaches an eBPF filter (DeviceFilter).
 	if m := r.Memory; m != nil {
 		if m.Reservation != nil && *m.Reservation != 0 {
 			add("memory.low", limitV2(*m.Reservation))
@@ -266,6 +272,19 @@ func PlanV2(r *specs.LinuxResources) ([]Write, error) {
 		add(k, v)
 	}
 	return ws, nil
+}
+
+var validPagesize = regexp.MustCompile(`^[0-9]+[KMGTP]B$`)
+
+// checkPagesizes keeps hugepage sizes, which become file names, to their
+// kernel form ("2MB", "1GB").
+func checkPagesizes(r *specs.LinuxResources) error {
+	for i, h := range r.HugepageLimits {
+		if !validPagesize.MatchString(h.Pagesize) {
+			return errdefs.Invalidf("linux.resources.hugepageLimits[%d].pageSize: %q is not a size like 2MB", i, h.Pagesize)
+		}
+	}
+	return nil
 }
 
 func limitV2(v int64) string {
