@@ -196,3 +196,46 @@ func TestEnsure(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveLoadKeepsID: `save hello` loaded into another data root gives the
+// same image ID, name and a /hello that is the embedded program.
+func TestSaveLoadKeepsID(t *testing.T) {
+	testutil.RequireRoot(t)
+	s := newStore(t, testutil.DataRoot(t), false)
+	if _, err := Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Save(ctx, &buf, []string{"hello"}); err != nil {
+		t.Fatal(err)
+	}
+	root2 := testutil.DataRoot(t)
+	s2 := newStore(t, root2, false)
+	res, err := s2.Load(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := ID()
+	if len(res) != 1 || res[0].ID != id {
+		t.Fatalf("loaded %+v, want %s", res, id)
+	}
+	img, _, err := s2.Resolve(ctx, "hello:latest")
+	if err != nil || img.ID != id {
+		t.Fatalf("hello:latest after load: %v", err)
+	}
+	if created, err := Ensure(ctx, s2); err != nil || created {
+		t.Fatalf("Ensure after loading hello = %v, %v", created, err)
+	}
+	target := filepath.Join(root2, "rootfs")
+	if err := s2.PrepareRootfs(ctx, "c", id.String(), target); err != nil {
+		t.Fatal(err)
+	}
+	got, rerr := os.ReadFile(filepath.Join(target, "hello"))
+	if err := s2.UnmountRootfs(ctx, "c", target); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := Program()
+	if rerr != nil || !bytes.Equal(got, want) {
+		t.Fatalf("/hello after save/load: %v, %d bytes, want %d", rerr, len(got), len(want))
+	}
+}
