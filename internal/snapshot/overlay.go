@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Overlay keeps each snapshot's own changes in a directory and assembles a
@@ -61,13 +62,30 @@ func (overlayDriver) mounts(dir string, kind Kind, parents []string) []Mount {
 	case len(parents) == 0:
 		return []Mount{{Type: "bind", Source: fsDir, Options: []string{"rbind", "rw"}}}
 	default:
-		return []Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		opts := []string{
 			"lowerdir=" + strings.Join(parents, ":"),
 			"upperdir=" + fsDir,
 			"workdir=" + filepath.Join(dir, "work"),
-		}}}
+		}
+		return []Mount{{Type: "overlay", Source: "overlay", Options: append(opts, featureOptions()...)}}
 	}
 }
+
+// featureOptions turns off, explicitly, the overlay features a kernel may
+// enable by default that berth does not handle: the inodes index (ties an
+// upper dir to one set of lowers), metacopy (metadata-only copy-ups, which a
+// layer diff would export as empty files) and redirect_dir (renamed lower
+// directories, which a diff cannot express). Each is passed only where the
+// module knows it.
+var featureOptions = sync.OnceValue(func() []string {
+	var opts []string
+	for _, f := range []string{"index", "metacopy", "redirect_dir"} {
+		if _, err := os.Stat("/sys/module/overlay/parameters/" + f); err == nil {
+			opts = append(opts, f+"=off")
+		}
+	}
+	return opts
+})
 
 // applyDir is the upper directory: a layer unpacked there with overlay
 // whiteouts (0/0 character devices, opaque xattrs) is exactly what the
