@@ -60,7 +60,7 @@ func TestRunsUnderRunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	stateRoot := filepath.Join(root, "runc-state")
-	id := "berth-hello-" + strings.ToLower(t.Name()[:4])
+	id := "berth-builtin-hello-test"
 	run := exec.Command("runc", "--root", stateRoot, "run", "--bundle", bundle, id)
 	out, err := run.CombinedOutput()
 	exec.Command("runc", "--root", stateRoot, "delete", "--force", id).Run()
