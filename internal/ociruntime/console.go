@@ -23,7 +23,13 @@ func setupConsole(sockFD int, p *specs.Process) error {
 	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
 		return fmt.Errorf("unlockpt: %w", err)
 	}
-	slave, err := unix.IoctlRetInt(master, unix.TIOCGPTPEER)
+	// TIOCGPTPEER's argument is the open flags of the slave: 0 would make
+	// it read-only and the process's output would go nowhere.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	slave, err := int(r), error(nil)
+	if errno != 0 {
+		err = errno
+	}
 	if err != nil {
 		n, err2 := unix.IoctlGetInt(master, unix.TIOCGPTN)
 		if err2 != nil {

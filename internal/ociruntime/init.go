@@ -97,6 +97,16 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, err
 		}
 	}
+	// Sysctls go in before the rootfs is set up: readonlyPaths make the
+	// container's /proc/sys read-only. Validate admits only namespaced
+	// keys, and the init already lives in the new namespaces, so the host's
+	// /proc/sys reaches the container's values.
+	for k, v := range s.Linux.Sysctl {
+		name := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(name, []byte(v), 0); err != nil {
+			return "", nil, nil, -1, fmt.Errorf("linux.sysctl[%q]: %w", k, err)
+		}
+	}
 	if err := prepareRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
@@ -126,13 +136,11 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, fmt.Errorf("domainname: %w", err)
 		}
 	}
-	for k, v := range s.Linux.Sysctl {
-		name := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(name, []byte(v), 0); err != nil {
-			return "", nil, nil, -1, fmt.Errorf("linux.sysctl[%q]: %w", k, err)
-		}
-	}
 	if s.Root.Readonly {
+		// The cwd may need creating, which a read-only root forbids later.
+		if err := os.MkdirAll(p.Cwd, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", nil, nil, -1, fmt.Errorf("process.cwd: %w", err)
+		}
 		var st unix.Statfs_t
 		if err := unix.Statfs("/", &st); err != nil {
 			return "", nil, nil, -1, err
