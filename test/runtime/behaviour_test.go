@@ -264,6 +264,14 @@ func TestCgroupLimits(t *testing.T) {
 	cg := "/berth-runtime-test/" + id(t)
 	out := h.mustIn(func(s *specs.Spec) {
 		s.Linux.CgroupsPath = cg
+		// Without a cgroup namespace /proc/self/cgroup shows the host path.
+		var keep []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.CgroupNamespace {
+				keep = append(keep, ns)
+			}
+		}
+		s.Linux.Namespaces = keep
 		lim, mem := int64(33), int64(64<<20)
 		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &lim}, Memory: &specs.LinuxMemory{Limit: &mem},
 			Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
