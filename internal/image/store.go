@@ -394,16 +394,50 @@ func (s *Store) Delete(ctx context.Context, ref string, force bool, inUse InUseF
 	return items, err
 }
 
+// errRaced means ref moved to another image between the in-use check and
+// the deletion: delete checks again.
+var errRaced = errors.New("image reference changed during delete")
+
 func (s *Store) delete(ctx context.Context, ref string, force bool, inUse InUseFunc) ([]DeleteItem, int64, error) {
+	for {
+		items, freed, err := s.deleteOnce(ctx, ref, force, inUse)
+		if !errors.Is(err, errRaced) {
+			return items, freed, err
+		}
+	}
+}
+
+func (s *Store) deleteOnce(ctx context.Context, ref string, force bool, inUse InUseFunc) ([]DeleteItem, int64, error) {
+	// Ask about containers before taking any lock of ours: the container
+	// service may hold its own locks while it calls into this store.
+	var id digest.Digest
+	err := s.cfg.DB.View(func(tx *metadata.Tx) error {
+		rec, _, err := lookup(tx, ref)
+		if err == nil {
+			id = rec.ID
+		}
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	var user string
+	used := false
+	if inUse != nil {
+		user, used = inUse(id.String())
+	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
 	var items []DeleteItem
 	var gone *imageRecord
-	err := s.cfg.DB.Update(func(tx *metadata.Tx) error {
+	err = s.cfg.DB.Update(func(tx *metadata.Tx) error {
 		items, gone = nil, nil
 		rec, name, err := lookup(tx, ref)
 		if err != nil {
 			return err
+		}
+		if rec.ID != id {
+			return errRaced
 		}
 		all, err := namesOf(tx)
 		if err != nil {
@@ -416,11 +450,6 @@ func (s *Store) delete(ctx context.Context, ref string, force bool, inUse InUseF
 		}
 		if name == "" && len(names) > 1 && !force {
 			return errdefs.Conflictf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", ShortID(rec.ID))
-		}
-		var user string
-		used := false
-		if inUse != nil {
-			user, used = inUse(rec.ID.String())
 		}
 		if used && !force {
 			if name != "" {
