@@ -81,6 +81,8 @@ func process(p *specs.Process, in Input, cfg *container.Config, host *container.
 // the container's list, then image variables it does not name). Then
 // PATH, HOSTNAME and (with a tty) TERM come first and the merged list
 // replaces them in place or appends; a bare NAME (no "=") removes NAME.
+// HOSTNAME is left out when the hostname is not known here (the host's,
+// with --uts host or --network host and no Config.Hostname).
 // HOME comes last, from the user's passwd entry, when nothing set it.
 func environment(image, ctr []string, hostname string, tty bool, home string) ([]string, error) {
 	for _, list := range [][]string{image, ctr} {
@@ -102,8 +104,12 @@ func environment(image, ctr []string, hostname string, tty bool, home string) ([
 		}
 	}
 
-	env := []string{"PATH=" + DefaultPathEnv, "HOSTNAME=" + hostname}
-	idx := map[string]int{"PATH": 0, "HOSTNAME": 1}
+	env := []string{"PATH=" + DefaultPathEnv}
+	idx := map[string]int{"PATH": 0}
+	if hostname != "" {
+		idx["HOSTNAME"] = len(env)
+		env = append(env, "HOSTNAME="+hostname)
+	}
 	if tty {
 		idx["TERM"] = len(env)
 		env = append(env, "TERM=xterm")
