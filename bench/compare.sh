@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-20}
 WARMUP=${WARMUP:-2}
-SECTIONS=${SECTIONS:-api,run,memory}
+SECTIONS=${SECTIONS:-api,run,detach,memory}
 OUT=${OUT:-BENCHMARKS.md}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 say() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -104,6 +104,75 @@ rss_kib() {
   echo "$total"
 }
 
+# image_ready imports the same busybox rootfs into Docker as bb (docker
+# import), saves it, and loads that archive into berth through the docker
+# CLI: both engines then run the identical image.
+image_state=""
+image_ready() {
+  if [ -z "$image_state" ]; then
+    image_state=no
+    rootfs="$work/rootfs"
+    mkdir -p "$rootfs"
+    /bin/busybox --install -s "$rootfs" 2>/dev/null || true
+    mkdir -p "$rootfs/bin" && cp /bin/busybox "$rootfs/bin/busybox"
+    for a in $(/bin/busybox --list-full); do mkdir -p "$rootfs/$(dirname "$a")"; ln -f "$rootfs/bin/busybox" "$rootfs/$a" 2>/dev/null; done
+    tar -C "$rootfs" -c . | docker import - bb >/dev/null
+    docker save bb -o "$work/bb.tar"
+    if DOCKER_HOST="unix://$sock" docker load -i "$work/bb.tar" >/dev/null 2>&1; then image_state=yes; fi
+  fi
+  [ "$image_state" = yes ]
+}
+
+# pss_kib PID...: summed Pss of the processes (smaps_rollup).
+pss_kib() {
+  local total=0 p v
+  for p in "$@"; do
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+# engine_pids LABEL: the engine-side processes of an engine.
+engine_pids() {
+  case $1 in
+  docker) pgrep -x 'dockerd|containerd|containerd-shim-runc-v2|docker-proxy' ;;
+  *) echo "$berth_pid"; pgrep -f "^$berth monitor" ;;
+  esac
+}
+
+# detach_section: start 50 detached containers per engine, one engine at a
+# time: the batch time, engine memory per running container (PSS, snapshots
+# before and 2 s after), and ps with them running; then remove them.
+detach_section() {
+  local e n=50 label prefix t0 t1 before after i
+  for e in 0 1; do
+    label=${labels[$e]} prefix=${prefixes[$e]}
+    before=$(pss_kib $(engine_pids "${label%% *}"))
+    t0=$EPOCHREALTIME
+    for ((i = 0; i < n; i++)); do
+      # shellcheck disable=SC2086
+      $prefix run -d --network none bb sleep 3600 >/dev/null || break
+    done
+    t1=$EPOCHREALTIME
+    sleep 2
+    after=$(pss_kib $(engine_pids "${label%% *}"))
+    detach_s[$e]=$(awk -v a="${t0/./}" -v b="${t1/./}" 'BEGIN{printf "%.2f", (b-a)/1e6}')
+    pss_per[$e]=$(( (after - before) / n ))
+    : >"$work/ps.$e"
+    for ((i = 0; i < N; i++)); do
+      # shellcheck disable=SC2086
+      time_us $prefix ps >>"$work/ps.$e" || true
+    done
+    ps_ms[$e]=$(stats "$work/ps.$e")
+    # shellcheck disable=SC2086
+    $prefix rm -f $($prefix ps -aq) >/dev/null 2>&1 || true
+  done
+  rows+=("| start 50 detached, whole batch (s) | ${detach_s[0]} | ${detach_s[1]} | (same daemon) |")
+  rows+=("| engine PSS per running container (KiB) | ${pss_per[0]} | ${pss_per[1]} | (same daemon) |")
+  rows+=("| \`ps\` with 50 running (ms) | ${ps_ms[0]} | ${ps_ms[1]} | (same daemon) |")
+}
+
 IFS=, read -ra sections <<<"$SECTIONS"
 for s in "${sections[@]}"; do
   case $s in
@@ -113,12 +182,18 @@ for s in "${sections[@]}"; do
     measure '`ps -a` (no containers)' ps -a
     ;;
   run)
-    if "$berth" -H "unix://$sock" run --rm hello >/dev/null 2>&1; then
-      say "run --rm"
-      # TODO(engine issue): import the same busybox image into both engines and time run --rm bb true.
-      :
+    if ! image_ready; then
+      rows+=("| \`run --rm bb true\` (ms) | n/a | n/a: berth could not load the image | n/a |")
     else
-      rows+=("| \`run --rm … true\` (ms) | n/a: not measured | n/a: berth cannot run containers yet | n/a |")
+      say "run --rm"
+      measure '`run --rm --network none bb true`' run --rm --network none bb true
+      measure '`run --rm bb true` (berth: no network yet)' run --rm bb true
+    fi
+    ;;
+  detach)
+    if image_ready; then
+      say "50 detached containers"
+      detach_section
     fi
     ;;
   memory)

@@ -21,11 +21,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/container"
+	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/dockerapi"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/events"
-	"github.com/berth/berth/internal/container"
-	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
@@ -53,10 +53,10 @@ func DefaultConfig() Config {
 
 // Engine is a running daemon.
 type Engine struct {
-	cfg       Config
-	lock      *os.File // flock on DataRoot: one daemon per data root
-	listeners []net.Listener
-	server    *http.Server
+	cfg        Config
+	lock       *os.File // flock on DataRoot: one daemon per data root
+	listeners  []net.Listener
+	server     *http.Server
 	events     *events.Bus
 	meta       *metadata.DB
 	images     *image.Store
@@ -125,9 +125,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
-			Logger:   log.From(ctx),
-			DaemonID: id,
-			DataRoot: cfg.DataRoot,
+			Logger:     log.From(ctx),
+			DaemonID:   id,
+			DataRoot:   cfg.DataRoot,
 			Events:     e.events,
 			Volumes:    volumes,
 			Containers: e.containers,

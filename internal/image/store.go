@@ -22,6 +22,10 @@ import (
 	"github.com/berth/berth/internal/snapshot"
 )
 
+// staleIngestAge is how long GC leaves an interrupted blob write for a
+// retry to resume.
+const staleIngestAge = 24 * time.Hour
+
 // Buckets in the daemon's metadata store.
 const (
 	bucketImages = "images"      // image ID → imageRecord
@@ -609,6 +613,11 @@ func (s *Store) GC(ctx context.Context) (int64, error) {
 		if removed == 0 {
 			break
 		}
+	}
+	// Ingests nobody resumed for a day (an interrupted load or pull that
+	// was not retried) are abandoned.
+	if err := s.cfg.Content.CleanIngests(ctx, staleIngestAge); err != nil {
+		return freed, err
 	}
 	var dead []content.Info
 	err = s.cfg.Content.Walk(ctx, func(i content.Info) error {

@@ -110,7 +110,8 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := prepareRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
-	if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 { //nolint:staticcheck // prestart is deprecated but still in the spec
+	//lint:ignore SA1019 prestart is deprecated but still part of the spec
+	if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 {
 		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
 			return "", nil, nil, -1, err
 		}

@@ -34,12 +34,6 @@ var nsFlags = map[string]uintptr{
 	"cgroup": unix.CLONE_NEWCGROUP, "time": unix.CLONE_NEWTIME,
 }
 
-// nsProcName is the name of a namespace type under /proc/<pid>/ns.
-var nsProcName = map[string]string{
-	"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-	"user": "user", "cgroup": "cgroup", "time": "time",
-}
-
 // signalNames maps signal names (with or without SIG) to numbers.
 var signalNames = map[string]unix.Signal{
 	"HUP": unix.SIGHUP, "INT": unix.SIGINT, "QUIT": unix.SIGQUIT, "ILL": unix.SIGILL,

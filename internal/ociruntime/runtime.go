@@ -100,6 +100,7 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 // Create makes container id from a bundle and leaves its init waiting for
 // Start. The returned Process is the init, a child of this process.
 func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Process, retErr error) {
+	tmark("create")
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -111,9 +112,11 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if err != nil {
 		return nil, err
 	}
+	tmark("spec loaded")
 	if err := Validate(s); err != nil {
 		return nil, err
 	}
+	tmark("validated")
 	rootfs := s.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -191,6 +194,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if initPath == "" {
 		initPath = "/proc/self/exe"
 	}
+	tmark("fifo, socketpair")
 	exe, err := openInitBinary(initPath)
 	if err != nil {
 		return nil, fmt.Errorf("init binary: %w", err)
@@ -227,6 +231,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			GidMappingsEnableSetgroups: true,
 		},
 	}
+	tmark("prepared")
 	if err := startJoined(cmd, plan.joins); err != nil {
 		return nil, fmt.Errorf("start the container init: %w", err)
 	}
@@ -236,6 +241,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	pid := cmd.Process.Pid
 	startTime, _, _ := procStartTime(pid)
 
+	tmark("init started")
 	cgPath := cgroupPath(s, id)
 	cg, err := newCgroupManager(cgPath)
 	if err != nil {
@@ -251,6 +257,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		}
 	}
 
+	tmark("cgroup")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
@@ -274,7 +281,8 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			return nil, fmt.Errorf("sync: unexpected %q", m.Type)
 		}
 		if s.Hooks != nil {
-			hooks := append(append([]specs.Hook{}, s.Hooks.Prestart...), s.Hooks.CreateRuntime...) //nolint:staticcheck // prestart is deprecated but still part of the spec
+			//lint:ignore SA1019 prestart is deprecated but still part of the spec
+			hooks := append(append([]specs.Hook{}, s.Hooks.Prestart...), s.Hooks.CreateRuntime...)
 			if err := runHooks(ctx, "createRuntime", hooks, state); err != nil {
 				return nil, err
 			}
@@ -284,6 +292,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		}
 	}
 
+	tmark("init ready")
 	owner := ""
 	rec := &record{State: state, Rootfs: rootfs, Created: time.Now().UTC(), Owner: owner, StartTime: startTime,
 		CgroupPath: cgPath, Config: s}
@@ -695,10 +704,23 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 			}
 		}()
 	}
+	tmark("started")
 	code, err := p.Wait()
+	tmark("exited")
 	close(done)
 	if derr := r.Delete(context.WithoutCancel(ctx), id, true); err == nil {
 		err = derr
 	}
+	tmark("deleted")
 	return code, err
+}
+
+var traceStart = time.Now()
+
+// tmark prints the time since process start at a phase when
+// BERTH_RUNTIME_TIMING is set (for benchmarking the runtime).
+func tmark(phase string) {
+	if os.Getenv("BERTH_RUNTIME_TIMING") != "" {
+		fmt.Fprintf(os.Stderr, "%8.2fms %s\n", float64(time.Since(traceStart).Microseconds())/1000, phase)
+	}
 }

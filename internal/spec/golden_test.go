@@ -186,7 +186,9 @@ var goldenCases = []struct {
 	{"seccomp-custom", func(in *Input) {
 		in.Host.SecurityOpt = []string{`seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["chmod","fchmod"],"action":"SCMP_ACT_ERRNO"}]}`}
 	}},
-	{"no-new-privileges", func(in *Input) { in.Host.SecurityOpt = []string{"no-new-privileges:true", "label=disable", "apparmor=unconfined"} }},
+	{"no-new-privileges", func(in *Input) {
+		in.Host.SecurityOpt = []string{"no-new-privileges:true", "label=disable", "apparmor=unconfined"}
+	}},
 	{"systempaths-unconfined", func(in *Input) {
 		in.Host.SecurityOpt = []string{"systempaths=unconfined", "writable-cgroups=true"}
 	}},

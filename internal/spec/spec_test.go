@@ -65,7 +65,7 @@ func TestResolveUser(t *testing.T) {
 		{"sync", nil, specs.User{UID: 4, GID: 100}, "/bin"},
 		{"1000", nil, specs.User{UID: 1000, GID: 0}, "/"},
 		{"1000:1000", nil, specs.User{UID: 1000, GID: 1000}, "/"},
-		{"nobody:audio", nil, specs.User{UID: 65534, GID: 29}, "/home"},     // explicit group: no supplementary
+		{"nobody:audio", nil, specs.User{UID: 65534, GID: 29}, "/home"}, // explicit group: no supplementary
 		{"www-data:33", []string{"audio"}, specs.User{UID: 33, GID: 33, AdditionalGids: []uint32{29}}, "/var/www"},
 		{"1000:1000", []string{"wheel", "4242", "wheel"}, specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 4242}}, "/"},
 	}

@@ -3,10 +3,12 @@
 package compat
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth/berth/api"
 	"github.com/berth/berth/internal/testutil"
@@ -73,4 +75,28 @@ func TestDockerEventsWindow(t *testing.T) {
 	if out, err := docker(t, d, "events", "--filter", "bogus=1", "--until", "1"); err == nil || !strings.Contains(out, "invalid filter 'bogus'") {
 		t.Fatalf("bad filter: %v\n%s", err, out)
 	}
+}
+
+// exitCode is the exit status of a failed docker command (0 for success).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// waitFor polls cond for up to 20 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 20s")
 }

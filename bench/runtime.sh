@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# runtime.sh - time `berth runtime run` against `runc run` of the same
+# busybox bundle running `true` (create + start + wait + delete), interleaved
+# (berth, runc, berth, runc, ...) so a drifting machine favours neither.
+#
+#   sudo bash bench/runtime.sh              # N=30
+#   N=100 RUNC=/usr/sbin/runc BERTH=./berth sudo -E bash bench/runtime.sh
+#
+# Prints min / median / mean / p90 in milliseconds for each runtime and the
+# berth/runc ratio of medians. Needs root, busybox-static and runc.
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+
+N=${N:-30}
+WARMUP=${WARMUP:-3}
+RUNC=${RUNC:-/usr/sbin/runc}
+work=$(mktemp -d /tmp/berth-rtbench.XXXXXX)
+trap 'umount -R "$work"/state-* 2>/dev/null || true; rm -rf --one-file-system "$work"' EXIT
+
+if [ -z "${BERTH:-}" ]; then
+  BERTH=$work/berth
+  go build -o "$BERTH" ./cmd/berth
+fi
+
+# A busybox bundle: the static busybox and its applet links.
+b=$work/bundle
+mkdir -p "$b/rootfs"/{bin,proc,sys,dev,tmp,etc}
+cp /bin/busybox "$b/rootfs/bin/busybox"
+for a in $(/bin/busybox --list); do ln -sf busybox "$b/rootfs/bin/$a"; done
+"$BERTH" runtime spec --bundle "$b"
+# Not a terminal, run `true`.
+python3 - "$b/config.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+s = json.load(open(p))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+json.dump(s, open(p, "w"), indent=1)
+EOF
+
+now() { date +%s%N; }
+one() { # runtime-argv... ; prints elapsed ns
+  local t0 t1
+  t0=$(now)
+  "$@" >/dev/null 2>&1 </dev/null || { echo "run failed: $*" >&2; exit 1; }
+  t1=$(now)
+  echo $((t1 - t0))
+}
+
+: >"$work/berth.ns"
+: >"$work/runc.ns"
+for i in $(seq $((WARMUP + N))); do
+  tb=$(one "$BERTH" runtime --root "$work/state-berth" run --bundle "$b" "bb$i")
+  tr=$(one "$RUNC" --root "$work/state-runc" run --bundle "$b" "rb$i")
+  if [ "$i" -gt "$WARMUP" ]; then
+    echo "$tb" >>"$work/berth.ns"
+    echo "$tr" >>"$work/runc.ns"
+  fi
+done
+
+stats() { # file -> "min median mean p90" in ms
+  sort -n "$1" | awk '{a[NR]=$1; s+=$1} END {
+    printf "%.1f %.1f %.1f %.1f", a[1]/1e6, a[int((NR+1)/2)]/1e6, s/NR/1e6, a[int(NR*0.9)]/1e6 }'
+}
+read -r bmin bmed bmean bp90 <<<"$(stats "$work/berth.ns")"
+read -r rmin rmed rmean rp90 <<<"$(stats "$work/runc.ns")"
+echo "runtime run of busybox \`true\`, N=$N interleaved, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, kernel $(uname -r)"
+printf '| %-22s | %7s | %7s | %7s | %7s |\n' runtime "min ms" "median" "mean" "p90"
+printf '|%s|\n' "------------------------|---------|---------|---------|---------"
+printf '| %-22s | %7s | %7s | %7s | %7s |\n' "berth runtime run" "$bmin" "$bmed" "$bmean" "$bp90"
+printf '| %-22s | %7s | %7s | %7s | %7s |\n' "runc run ($("$RUNC" --version | head -1 | awk '{print $3}'))" "$rmin" "$rmed" "$rmean" "$rp90"
+awk -v b="$bmed" -v r="$rmed" 'BEGIN { printf "berth/runc (median): %.2fx\n", b / r }'
