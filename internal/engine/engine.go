@@ -40,6 +40,9 @@ type Config struct {
 	DataRoot string   // persistent state (default /var/lib/berth)
 	ExecRoot string   // runtime state, gone at reboot (default /run/berth)
 	Hosts    []string // listen addresses: unix:///path or tcp://host:port
+	// Binary is the berth executable the monitor runs as (and re-executes
+	// as each container's init); empty means this process's own.
+	Binary string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
-	mon, err := startMonitor(ctx, cfg.ExecRoot)
+	mon, err := startMonitor(ctx, cfg.ExecRoot, cfg.Binary)
 	if err != nil {
 		return nil, err
 	}

@@ -12,15 +12,19 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/testutil"
 )
 
 func testConfig(t *testing.T) Config {
 	dir := t.TempDir()
-	return Config{
+	cfg := Config{
 		DataRoot: filepath.Join(dir, "data"),
 		ExecRoot: filepath.Join(dir, "exec"),
 		Hosts:    []string{"unix://" + filepath.Join(dir, "exec", "berth.sock")},
+		Binary:   testutil.BerthBinary(t),
 	}
+	t.Cleanup(func() { testutil.StopMonitor(cfg.ExecRoot) })
+	return cfg
 }
 
 func TestServeAndShutdown(t *testing.T) {
@@ -106,3 +110,5 @@ func TestBadHost(t *testing.T) {
 		t.Fatalf("err = %v, want invalid", err)
 	}
 }
+
+func TestMain(m *testing.M) { testutil.Main(m) }

@@ -18,15 +18,18 @@ import (
 // `berth monitor` when none answers. The monitor is started in a session
 // of its own, outside the daemon's process group, so that it outlives the
 // daemon; it exits by itself once it has no containers and no daemon.
-func startMonitor(ctx context.Context, execRoot string) (*monitor.Client, error) {
+func startMonitor(ctx context.Context, execRoot, binary string) (*monitor.Client, error) {
 	sock := filepath.Join(execRoot, "monitor.sock")
 	c := monitor.NewClient(sock)
 	if c.Ping(ctx) == nil {
 		return c, nil
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the berth binary to start the monitor: %w", err)
+	self := binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find the berth binary to start the monitor: %w", err)
+		}
 	}
 	logPath := filepath.Join(execRoot, "monitor.log")
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)

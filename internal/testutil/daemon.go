@@ -148,13 +148,13 @@ func (d *Daemon) Stop(t testing.TB) {
 			t.Logf("monitor log:\n%s", b)
 		}
 	}
-	d.stopMonitor()
+	StopMonitor(d.ExecRoot)
 }
 
-// stopMonitor ends the monitor the daemon started, so a test leaves no
-// process behind (it would exit by itself once idle).
-func (d *Daemon) stopMonitor() {
-	b, err := os.ReadFile(filepath.Join(d.ExecRoot, "monitor.pid"))
+// StopMonitor ends the monitor a daemon with this exec root started, so a
+// test leaves no process behind (it would exit by itself once idle).
+func StopMonitor(execRoot string) {
+	b, err := os.ReadFile(filepath.Join(execRoot, "monitor.pid"))
 	if err != nil {
 		return
 	}
