@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/build"
 	"github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/dockerapi"
@@ -135,6 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Volumes:    volumes,
 			Containers: e.containers,
 			Images:     e.images,
+			Builder:    build.New(e.images, e.containers, e.meta, filepath.Join(cfg.DataRoot, "tmp")),
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
