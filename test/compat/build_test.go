@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -111,6 +112,92 @@ func TestDockerBuildCorpus(t *testing.T) {
 			_ = json.Unmarshal(gd, &got)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("image differs from golden (-want +got):\n%s\nbuild output:\n%s", diff, out)
+			}
+		})
+	}
+}
+
+// startDockerd starts Debian's dockerd on its own roots and socket, with no
+// networking set up, or skips when there is none.
+func startDockerd(t *testing.T) *testutil.Daemon {
+	t.Helper()
+	testutil.RequireRoot(t)
+	bin, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Skip("dockerd is not installed (Debian docker.io): the golden files stand in for it")
+	}
+	dir, err := os.MkdirTemp("", "dockerd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "docker.sock")
+	cmd := exec.Command(bin, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "docker.pid"), "-H", "unix://"+sock,
+		"--bridge", "none", "--iptables=false", "--ip6tables=false", "--storage-driver", "overlay2")
+	logf, _ := os.Create(filepath.Join(dir, "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logf.Close()
+		_ = testutil.UnmountAll(dir)
+		_ = os.RemoveAll(dir)
+	})
+	d := &testutil.Daemon{Host: "unix://" + sock, Socket: sock}
+	for i := 0; ; i++ {
+		if out, err := docker(t, d, "version"); err == nil {
+			break
+		} else if i > 300 {
+			log, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
+			t.Fatalf("dockerd did not come up: %v\n%s\n%s", err, out, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d
+}
+
+// TestDockerBuildCorpusDockerd builds the corpus with Docker's own legacy
+// builder (dockerd) and checks that the golden files — which berth's
+// builds are held to — say what Docker does.
+func TestDockerBuildCorpusDockerd(t *testing.T) {
+	requireDockerCLI(t)
+	d := startDockerd(t)
+	out, err := docker(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	if err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out)
+	}
+	cases, _ := filepath.Glob("testdata/build/*/Dockerfile")
+	for _, df := range cases {
+		dir := filepath.Dir(df)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(dir, "berth-only")); err == nil {
+				t.Skip("berth-only case: Docker's legacy builder refuses it")
+			}
+			tag := "corpus-" + filepath.Base(dir)
+			if out, err := dockerBuild(t, d, "-t", tag, dir); err != nil {
+				t.Fatalf("docker build: %v\n%s", err, out)
+			}
+			var paths []string
+			if data, err := os.ReadFile(filepath.Join(dir, "paths")); err == nil {
+				paths = strings.Fields(string(data))
+			}
+			got := summarize(t, d, tag, paths)
+			gd, _ := json.Marshal(got)
+			got = buildSummary{}
+			_ = json.Unmarshal(gd, &got)
+			data, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want buildSummary
+			if err := json.Unmarshal(data, &want); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("golden differs from Docker's legacy builder (-golden +dockerd):\n%s", diff)
 			}
 		})
 	}
