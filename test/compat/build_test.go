@@ -202,3 +202,169 @@ func TestDockerBuildCorpusDockerd(t *testing.T) {
 		})
 	}
 }
+
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func imageID(t *testing.T, d *testutil.Daemon, ref string) string {
+	t.Helper()
+	out, err := docker(t, d, "image", "inspect", "--format", "{{.ID}}", ref)
+	if err != nil {
+		t.Fatalf("inspect %s: %v\n%s", ref, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// requireClean checks that builds left no container and no mount behind.
+func requireClean(t *testing.T, d *testutil.Daemon) {
+	t.Helper()
+	if out, err := docker(t, d, "ps", "-aq"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left behind: %v\n%s", err, out)
+	}
+	if m, err := testutil.MountsUnder(d.DataRoot); err != nil || len(m) > 0 {
+		t.Fatalf("mounts left behind: %v %v", m, err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(d.DataRoot, "tmp"))
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "build-") {
+			t.Fatalf("build dir left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestDockerBuildCache(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	df := "FROM busybox\nARG V=1\nENV A=b\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g.txt\nCMD [\"cat\", \"/g.txt\"]\n"
+	ctx1 := writeContext(t, map[string]string{"Dockerfile": df, "f.txt": "one\n"})
+	out, err := dockerBuild(t, d, "-t", "c1", ctx1)
+	if err != nil || strings.Contains(out, "Using cache") {
+		t.Fatalf("first build: %v\n%s", err, out)
+	}
+	first := imageID(t, d, "c1")
+	// The same Dockerfile and files, in another context directory: all cached.
+	ctx2 := writeContext(t, map[string]string{"Dockerfile": df, "f.txt": "one\n"})
+	out, err = dockerBuild(t, d, "-t", "c2", ctx2)
+	if err != nil || strings.Count(out, "Using cache") != 5 {
+		t.Fatalf("second build should use the cache 5 times: %v\n%s", err, out)
+	}
+	if got := imageID(t, d, "c2"); got != first {
+		t.Fatalf("cached build made %s, want %s", got, first)
+	}
+	// A changed file: ARG and ENV still cached, COPY and what follows not.
+	if err := os.WriteFile(filepath.Join(ctx2, "f.txt"), []byte("two\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = dockerBuild(t, d, "-t", "c3", ctx2)
+	if err != nil || strings.Count(out, "Using cache") != 2 {
+		t.Fatalf("changed file: %v\n%s", err, out)
+	}
+	if out, _ := docker(t, d, "run", "--rm", "c3"); out != "two\n" {
+		t.Fatalf("c3 runs %q", out)
+	}
+	// Another build arg value: the ARG step and all after it are new.
+	out, err = dockerBuild(t, d, "--build-arg", "V=2", "-t", "c4", ctx1)
+	if err != nil || strings.Contains(out, "Using cache") {
+		t.Fatalf("build arg: %v\n%s", err, out)
+	}
+	// --no-cache rebuilds everything.
+	out, err = dockerBuild(t, d, "--no-cache", "-t", "c5", ctx1)
+	if err != nil || strings.Contains(out, "Using cache") {
+		t.Fatalf("--no-cache: %v\n%s", err, out)
+	}
+	requireClean(t, d)
+}
+
+func TestDockerBuildFailingRun(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo ok > /ok\nRUN echo failing; exit 3\nCMD [\"true\"]\n"})
+	out, err := dockerBuild(t, d, "-t", "broken", ctx)
+	if exitCode(err) != 1 {
+		t.Fatalf("failing build: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Step 3/4 : RUN echo failing; exit 3", "failing\n", "The command '/bin/sh -c echo failing; exit 3' returned a non-zero code: 3"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, err := docker(t, d, "image", "inspect", "broken"); err == nil {
+		t.Fatalf("a failed build was tagged:\n%s", out)
+	}
+	requireClean(t, d)
+}
+
+func TestDockerBuildDockerignoreAndErrors(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	ctx := writeContext(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\n",
+		".dockerignore": "*.log\nsecret/\n!secret/keep.txt\n",
+		"a.txt":         "a", "b.log": "b", "secret/x": "x", "secret/keep.txt": "k", "sub/c.log": "c",
+	})
+	if out, err := dockerBuild(t, d, "-q", "-t", "ign", ctx); err != nil || !strings.HasPrefix(lastLine(out), "sha256:") || strings.Contains(out, "Step 1") {
+		t.Fatalf("build -q: %v\n%s", err, out)
+	}
+	out, err := docker(t, d, "run", "--rm", "ign", "find", "/ctx", "-type", "f")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	got := strings.Fields(out)
+	want := []string{"/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/a.txt", "/ctx/secret/keep.txt", "/ctx/sub/c.log"}
+	sortStrings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("context after .dockerignore (-want +got):\n%s", diff)
+	}
+	// A symlink in the context can't reach outside it.
+	ctx = writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY escape/passwd /p\n"})
+	if err := os.Symlink("/etc", filepath.Join(ctx, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := dockerBuild(t, d, ctx); err == nil || !strings.Contains(out, "file not found in build context") {
+		t.Fatalf("symlink escape: %v\n%s", err, out)
+	}
+	for name, c := range map[string]struct{ df, want string }{
+		"missing base": {"FROM nosuchimage:1\n", "no network"},
+		"remote ADD":   {"FROM busybox\nADD https://example.com/x /x\n", "no network access"},
+		"bad target":   {"FROM busybox AS a\n", "failed to reach build target"},
+		"missing file": {"FROM busybox\nCOPY nothere /x\n", "nothere"},
+	} {
+		ctx := writeContext(t, map[string]string{"Dockerfile": c.df})
+		args := []string{ctx}
+		if name == "bad target" {
+			args = []string{"--target", "b", ctx}
+		}
+		if out, err := dockerBuild(t, d, args...); err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+	}
+	requireClean(t, d)
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func lastLine(s string) string {
+	f := strings.Split(strings.TrimSpace(s), "\n")
+	return f[len(f)-1]
+}
