@@ -121,6 +121,7 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	if len(res.AST.Children) == 0 {
 		return nil, errdefs.Invalidf("the Dockerfile (%s) cannot be empty", dfName)
 	}
+	var labelNode *parser.Node
 	if len(opts.Labels) > 0 {
 		keys := make([]string, 0, len(opts.Labels))
 		for k := range opts.Labels {
@@ -136,9 +137,9 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 		if err != nil {
 			return nil, errdefs.Invalidf("--label: %v", err)
 		}
-		res.AST.Children = append(res.AST.Children, lr.AST.Children...)
+		labelNode = lr.AST.Children[0]
 	}
-	bs := &buildState{b: b, opts: opts, out: out, ctxDir: ctxDir, tmp: dir, lex: shell.NewLex(res.EscapeToken), stages: map[string]string{}}
+	bs := &buildState{b: b, opts: opts, out: out, ctxDir: ctxDir, tmp: dir, lex: shell.NewLex(res.EscapeToken), stages: map[string]string{}, labels: labelNode}
 	id, err := bs.run(ctx, res.AST)
 	if err != nil {
 		return nil, err
@@ -163,6 +164,7 @@ type buildState struct {
 	stages     map[string]string // stage name or index → image ID
 	stageNames []string
 	usedArgs   map[string]bool
+	labels     *parser.Node // LABEL made of --label flags, for the final image
 	meta       map[string]string // ARGs declared before the first FROM
 
 	// the stage being built
@@ -182,6 +184,9 @@ func (s *buildState) run(ctx context.Context, ast *parser.Node) (string, error) 
 	metaArgs := map[string]string{}
 	var metaKeys []string
 	s.total = len(ast.Children)
+	if s.labels != nil {
+		s.total++
+	}
 	inStage := false
 	targetFound := s.opts.Target == ""
 	done := false
@@ -256,6 +261,17 @@ func (s *buildState) run(ctx context.Context, ast *parser.Node) (string, error) 
 	}
 	if !targetFound {
 		return "", errdefs.Invalidf("failed to reach build target %s in Dockerfile", s.opts.Target)
+	}
+	if s.labels != nil {
+		s.step++
+		s.printf("Step %d/%d : %s\n", s.step, s.total, s.labels.Original)
+		cmd, err := instructions.ParseInstruction(s.labels)
+		if err != nil {
+			return "", errdefs.Invalidf("--label: %v", err)
+		}
+		if err := s.dispatch(ctx, s.labels, cmd); err != nil {
+			return "", &StepError{Step: s.step, Command: s.labels.Original, Err: err}
+		}
 	}
 	var unused []string
 	for k := range s.opts.BuildArgs {

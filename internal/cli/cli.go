@@ -62,6 +62,7 @@ func NewRootCommand() *cobra.Command {
 		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c),
+		newBuildCommand(c),
 	)
 	return root
 }

@@ -368,3 +368,36 @@ func lastLine(s string) string {
 	f := strings.Split(strings.TrimSpace(s), "\n")
 	return f[len(f)-1]
 }
+
+// TestBerthBuild drives `berth build` (internal/cli, client.ImageBuild):
+// -f outside the context, --target, --label, several -t, --build-arg, -q.
+func TestBerthBuild(t *testing.T) {
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	ctx := writeContext(t, map[string]string{"f.txt": "file\n"})
+	dfDir := writeContext(t, map[string]string{"Build.df": "FROM busybox AS one\nARG MSG\nRUN echo $MSG > /msg\nFROM one AS two\nCOPY f.txt /f.txt\nFROM two AS three\nRUN false\n"})
+	berth := func(args ...string) (string, error) {
+		cmd := exec.Command(testutil.BerthBinary(t), append([]string{"-H", d.Host}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := berth("build", "-f", filepath.Join(dfDir, "Build.df"), "--target", "two", "--label", "a=b",
+		"-t", "x1", "-t", "x2:v", "--build-arg", "MSG=hi", ctx)
+	if err != nil || !strings.Contains(out, "Successfully tagged x2:v") {
+		t.Fatalf("berth build: %v\n%s", err, out)
+	}
+	if imageID(t, d, "x1") != imageID(t, d, "x2:v") {
+		t.Fatal("-t x1 and -t x2:v name different images")
+	}
+	if out, _ := docker(t, d, "run", "--rm", "x1", "cat", "/msg", "/f.txt"); out != "hi\nfile\n" {
+		t.Fatalf("x1 has %q", out)
+	}
+	if out, _ := docker(t, d, "image", "inspect", "--format", "{{.Config.Labels.a}}", "x1"); strings.TrimSpace(out) != "b" {
+		t.Fatalf("label a = %q", out)
+	}
+	out, err = berth("build", "-q", "-f", filepath.Join(dfDir, "Build.df"), "--target", "two", "--label", "a=b", "--build-arg", "MSG=hi", ctx)
+	if err != nil || strings.TrimSpace(out) != imageID(t, d, "x1") {
+		t.Fatalf("berth build -q = %q (%v), want the cached %s", out, err, imageID(t, d, "x1"))
+	}
+	requireClean(t, d)
+}
