@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"flag"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/berth/berth/client"
 	"github.com/berth/berth/internal/testutil"
 )
 
@@ -400,4 +403,68 @@ func TestBerthBuild(t *testing.T) {
 		t.Fatalf("berth build -q = %q (%v), want the cached %s", out, err, imageID(t, d, "x1"))
 	}
 	requireClean(t, d)
+}
+
+// lineWatcher signals once the text written to it contains want.
+type lineWatcher struct {
+	want string
+	buf  strings.Builder
+	seen chan struct{}
+	once bool
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if !w.once && strings.Contains(w.buf.String(), w.want) {
+		w.once = true
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+// TestBuildCancel cancels a build while its RUN runs: the container, its
+// root filesystem and the context directory go, and nothing is tagged.
+func TestBuildCancel(t *testing.T) {
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	ctxDir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarContext(pw, ctxDir)) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &lineWatcher{want: "started", seen: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := d.Client.ImageBuild(ctx, pr, client.BuildOptions{Tags: []string{"cancelled"}}, w)
+		errc <- err
+	}()
+	select {
+	case <-w.seen:
+	case err := <-errc:
+		t.Fatalf("build ended before RUN started: %v\n%s", err, w.buf.String())
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("a cancelled build succeeded")
+	}
+	// The daemon cleans up after the request is gone: poll for it.
+	for i := 0; ; i++ {
+		out, _ := docker(t, d, "ps", "-aq")
+		m, _ := testutil.MountsUnder(d.DataRoot)
+		if strings.TrimSpace(out) == "" && len(m) == 0 {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("left behind after cancel: containers %q, mounts %v", out, m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	requireClean(t, d)
+	if out, err := docker(t, d, "image", "inspect", "cancelled"); err == nil {
+		t.Fatalf("a cancelled build was tagged:\n%s", out)
+	}
+}
+
+func tarContext(w io.Writer, dir string) error {
+	return testutil.TarDir(w, dir)
 }
