@@ -164,7 +164,7 @@ type buildState struct {
 	stages     map[string]string // stage name or index → image ID
 	stageNames []string
 	usedArgs   map[string]bool
-	labels     *parser.Node // LABEL made of --label flags, for the final image
+	labels     *parser.Node      // LABEL made of --label flags, for the final image
 	meta       map[string]string // ARGs declared before the first FROM
 
 	// the stage being built
@@ -514,7 +514,6 @@ func (s *buildState) dispatch(ctx context.Context, n *parser.Node, cmd any) erro
 		return s.commitConfig(ctx, n, cfg, "VOLUME "+fmt.Sprint(c.Volumes))
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.cmdLine(c.ShellDependantCmdLine, cfg)
-		cfg.ArgsEscaped = false
 		return s.commitConfig(ctx, n, cfg, "CMD "+fmt.Sprintf("%q", cfg.Cmd))
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = s.cmdLine(c.ShellDependantCmdLine, cfg)

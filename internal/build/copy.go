@@ -13,7 +13,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -194,10 +193,6 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 			}
 			if err := copyInto(ctx, root, srcs, dest, owner, mode, c.Add && c.From == ""); err != nil {
 				return err
-			}
-			names := make([]string, 0, len(srcs))
-			for _, s := range srcs {
-				names = append(names, s.name)
 			}
 			img, err := s.b.images.BuildStep(ctx, image.BuildStepOptions{
 				Parent: s.imageID, Rootfs: id, Config: cfg,
@@ -604,5 +599,3 @@ func lookupID(root, file, name string, field int) (int, error) {
 	}
 	return 0, errdefs.Invalidf("unable to find %s in %s", name, file)
 }
-
-var _ = sort.Strings

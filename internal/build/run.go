@@ -93,6 +93,7 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 			return "", fmt.Errorf("the command '%s' failed: %s", strings.Join(argv, " "), res.Error)
 		}
 		if res.ExitCode != 0 {
+			//lint:ignore ST1005 Docker's exact message, which scripts match
 			return "", fmt.Errorf("The command '%s' returned a non-zero code: %d", strings.Join(argv, " "), res.ExitCode)
 		}
 		img, err := b.images.BuildStep(ctx, image.BuildStepOptions{

@@ -3,8 +3,8 @@ package compat
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
