@@ -321,6 +321,11 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := writeJSONFile(filepath.Join(bundle, "config.json"), spec); err != nil {
 		return err
 	}
+	// The previous run's exit record goes before this run can write its
+	// own (a fast exit would otherwise lose it).
+	if err := os.Remove(filepath.Join(s.dir(c.ID), "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	tty := c.Config.Tty
 	resp, err := s.cfg.Monitor.Create(ctx, monitor.CreateRequest{
 		ID: c.ID, Bundle: bundle, Dir: s.dir(c.ID), TTY: tty,
@@ -335,7 +340,6 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := s.cfg.Monitor.Start(ctx, c.ID); err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(s.dir(c.ID), "exit.json"))
 	c, err = s.mutate(ctx, c.ID, func(c *Container) {
 		c.State.SetRunning(resp.Pid, time.Now().UTC())
 		c.HasBeenStarted, c.ManualStop = true, false
