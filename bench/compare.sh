@@ -47,9 +47,13 @@ sock="$work/exec/berth.sock"
 "$berth" daemon --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" >"$work/berth.log" 2>&1 &
 berth_pid=$!
 cleanup() {
+  # Containers first (they hold mounts under the exec root), then the
+  # daemon and its monitor.
+  "$berth" -H "unix://$sock" ps -aq 2>/dev/null | xargs -r -n 50 "$berth" -H "unix://$sock" rm -f >/dev/null 2>&1 || true
   kill "$berth_pid" 2>/dev/null || true
   wait "$berth_pid" 2>/dev/null || true
   if [ "$docker_started" = 1 ]; then pkill -x dockerd || true; fi
+  if [ -f "$work/exec/monitor.pid" ]; then kill "$(cat "$work/exec/monitor.pid")" 2>/dev/null || true; fi
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -187,7 +191,7 @@ many_section() {
   local netflag=""
   if $berth run --help 2>&1 | grep -q -- '--network'; then netflag="--network none"; fi
   # shellcheck disable=SC2086
-  seq "$n" | xargs -P 8 -I{} $berth -H "unix://$sock" run -d $netflag bb sleep 3600 >/dev/null
+  seq "$n" | xargs -P 8 -I{} $berth -H "unix://$sock" run -d $netflag bb sleep 3600 >/dev/null || true
   t1=$EPOCHREALTIME
   sleep 2
   after=$(pss_kib $(engine_pids berth))
