@@ -52,7 +52,7 @@ func process(p *specs.Process, in Input, cfg *container.Config, host *container.
 	}
 	p.Env = env
 
-	caps, err := capabilities(host.Privileged, host.CapAdd, host.CapDrop)
+	caps, err := capabilities(host.Privileged, host.CapAdd, host.CapDrop, in.HostCapabilities)
 	if err != nil {
 		return err
 	}

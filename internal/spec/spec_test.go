@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -238,7 +239,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := capabilities(tc.priv, tc.add, tc.drop)
+			c, err := capabilities(tc.priv, tc.add, tc.drop, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -467,4 +468,31 @@ func FuzzGenerate(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPrivilegedGetsWhatTheHostHas: --privileged and --cap-add ALL are
+// bounded by the runtime's own capabilities (this machine's root lacks
+// CAP_SYS_RESOURCE; asking for it would fail at capset).
+func TestPrivilegedGetsWhatTheHostHas(t *testing.T) {
+	host := []string{"CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"}
+	for _, tc := range []struct {
+		name       string
+		privileged bool
+		add        []string
+	}{{"privileged", true, nil}, {"cap-add ALL", false, []string{"ALL"}}} {
+		c, err := capabilities(tc.privileged, tc.add, nil, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(host, c.Bounding); diff != "" {
+			t.Errorf("%s: bounding set (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	caps, err := HostCapabilities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(caps, "CAP_CHOWN") && os.Geteuid() == 0 {
+		t.Errorf("root's bounding set %v lacks CAP_CHOWN", caps)
+	}
 }
