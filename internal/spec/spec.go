@@ -185,6 +185,9 @@ func Generate(in Input) (*specs.Spec, error) {
 	if s.Linux.Sysctl, err = sysctls(host.Sysctls, netPrivate, ipcPrivate); err != nil {
 		return nil, err
 	}
+	if netPrivate && !strings.HasPrefix(string(host.NetworkMode), "container:") {
+		s.Linux.Sysctl = withNetDefaults(s.Linux.Sysctl)
+	}
 	if s.Linux.CgroupsPath, err = cgroupsPath(in, host); err != nil {
 		return nil, err
 	}

@@ -496,3 +496,44 @@ func TestPrivilegedGetsWhatTheHostHas(t *testing.T) {
 		t.Errorf("root's bounding set %v lacks CAP_CHOWN", caps)
 	}
 }
+
+// TestDockerDefaultsFromTheReview: behaviours Docker has that a review of
+// moby's oci_linux.go found missing.
+func TestDockerDefaultsFromTheReview(t *testing.T) {
+	yes := true
+	umask := uint32(0o027)
+	gen := func(edit func(*Input)) *specs.Spec {
+		t.Helper()
+		in := baseInput()
+		in.InitPath = "/usr/libexec/berth-init"
+		edit(&in)
+		s, err := Generate(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Own network namespace: ping and low ports without capabilities; a
+	// --sysctl wins.
+	s := gen(func(in *Input) { in.Host.Sysctls = map[string]string{"net/ipv4/ping_group_range": "1 1"} })
+	if s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "0" || s.Linux.Sysctl["net/ipv4/ping_group_range"] != "1 1" {
+		t.Errorf("sysctls = %v", s.Linux.Sysctl)
+	}
+	if _, dup := s.Linux.Sysctl["net.ipv4.ping_group_range"]; dup {
+		t.Errorf("default kept beside the user's value: %v", s.Linux.Sysctl)
+	}
+	if s := gen(func(in *Input) { in.Host.NetworkMode = "host" }); len(s.Linux.Sysctl) != 0 {
+		t.Errorf("host network got sysctls %v", s.Linux.Sysctl)
+	}
+	// --init only where the container has its own pid namespace.
+	if s := gen(func(in *Input) { in.Host.Init = &yes }); s.Process.Args[0] != InitDestination {
+		t.Errorf("--init: args %v", s.Process.Args)
+	}
+	if s := gen(func(in *Input) { in.Host.Init, in.Host.PidMode = &yes, "host" }); s.Process.Args[0] == InitDestination {
+		t.Errorf("--init with --pid host: args %v", s.Process.Args)
+	}
+	// --umask (API 1.56 HostConfig.Umask).
+	if s := gen(func(in *Input) { in.Host.Umask = &umask }); s.Process.User.Umask == nil || *s.Process.User.Umask != umask {
+		t.Errorf("umask = %v", s.Process.User.Umask)
+	}
+}
