@@ -48,6 +48,7 @@ type Images interface {
 type SpecFiles struct {
 	Rootfs                                  string // the mounted root filesystem
 	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
+	Mounts                                  []specs.Mount // volumes and binds
 }
 
 // SpecFunc makes the OCI spec of c from its configuration and its image's.
@@ -67,6 +68,7 @@ type Config struct {
 	Store    Store
 	Images   Images
 	Spec     SpecFunc
+	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
 }
@@ -199,6 +201,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
+	if c.Mounts, err = s.resolveMounts(ctx, hc, img.Config.Volumes); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.removeAnonymousVolumes(context.WithoutCancel(ctx), c) })
 	c.State.Status = StatusCreated
 	if err := s.cfg.Store.Put(ctx, c); err != nil {
 		return nil, err
@@ -319,6 +325,10 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	files.Rootfs = rootfs
+	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.releaseVolumes(context.WithoutCancel(ctx), c) })
 	spec, err := s.cfg.Spec(ctx, c, img, files)
 	if err != nil {
 		return err
@@ -437,6 +447,7 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
 	}
+	s.releaseVolumes(ctx, c)
 	os.RemoveAll(s.bundle(c.ID))
 	ran := at.Sub(c.State.StartedAt)
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
@@ -706,6 +717,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return s.markDead(ctx, c, err)
 	}
 	s.index.remove(c)
+	if opts.Volumes || c.HostConfig.AutoRemove {
+		s.removeAnonymousVolumes(ctx, c)
+	}
 	s.publish(c, events.ActionDestroy)
 	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
 	return nil
@@ -746,7 +760,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		ID: c.ID, Created: apiTime(c.Created), Path: c.Path, Args: c.Args, State: c.State.API(),
 		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
 		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
-		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.mountPoints(),
 		NetworkSettings: &container.NetworkSettings{},
 	}, nil
 }
@@ -893,6 +907,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 			unlock()
 		case ok:
+			s.adoptVolumes(c)
 			if !c.Running() {
 				unlock := s.ops.lock(c.ID)
 				s.mutate(ctx, c.ID, func(c *Container) { c.State.SetRunning(t.Pid, c.State.StartedAt) })
