@@ -46,8 +46,8 @@ type Images interface {
 
 // SpecFiles are the host paths a container's spec binds in.
 type SpecFiles struct {
-	Rootfs                                  string // the mounted root filesystem
-	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
+	Rootfs                                  string        // the mounted root filesystem
+	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
 	Mounts                                  []specs.Mount // volumes and binds
 }
 
