@@ -36,6 +36,10 @@ type Runtime struct {
 	// InitMain. Tests set it to their own test binary.
 	InitPath string
 	InitArgs []string
+	// SeccompCache is a directory where compiled seccomp filters are kept
+	// across processes (`berth runtime` is a fresh process per container).
+	// Empty: filters are cached in this process's memory only.
+	SeccompCache string
 }
 
 func (r *Runtime) root() string {
@@ -117,6 +121,15 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return nil, err
 	}
 	tmark("validated")
+	// Compile the seccomp filter here, not in the init: it is cached (in
+	// memory or under SeccompCache), and the init only loads it.
+	var filter *seccompProgram
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if filter, err = compileSeccomp(s.Linux.Seccomp, r.SeccompCache); err != nil {
+			return nil, err
+		}
+	}
+	tmark("seccomp compiled")
 	rootfs := s.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -262,7 +275,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
 		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
-		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, State: state}
+		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, State: state, Seccomp: filter}
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the init: %w", err)
 	}

@@ -68,6 +68,8 @@ type initConfig struct {
 	NewMountNS bool        `json:"newMountNS,omitempty"`
 	NewPidNS   bool        `json:"newPidNS,omitempty"`
 	State      specs.State `json:"state"` // for createContainer/startContainer hooks
+	// Seccomp is linux.seccomp compiled by the parent (nil: no filter).
+	Seccomp *seccompProgram `json:"seccomp,omitempty"`
 }
 
 // The init's file descriptors are named in this environment variable as
