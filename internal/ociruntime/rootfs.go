@@ -2,10 +2,12 @@ package ociruntime
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
 )
 
 // Everything here runs in the init, in the container's new mount namespace,
@@ -94,18 +97,28 @@ type rootfsSetup struct {
 // performs the spec's mounts, devices, masked and readonly paths.
 func prepareRootfs(cfg *initConfig) error {
 	s := cfg.Spec
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" {
-		prop = propagationNames[p]
-	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("linux.rootfsPropagation: make / %s: %w", s.Linux.RootfsPropagation, err)
-	}
-	if err := makeParentPrivate(cfg.Rootfs); err != nil {
-		return err
-	}
-	if err := unix.Mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("root.path: bind %s on itself: %w", cfg.Rootfs, err)
+	if cfg.HostMountNS {
+		// The host's mount tree: never change its propagation.
+		if s.Linux.RootfsPropagation != "" {
+			return errdefs.Invalidf("linux.rootfsPropagation: %q needs a mount namespace in linux.namespaces", s.Linux.RootfsPropagation)
+		}
+		if s.Root.Readonly {
+			return errdefs.Invalidf("root.readonly: needs a mount namespace in linux.namespaces (berth does not remount the host's tree)")
+		}
+	} else {
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p := s.Linux.RootfsPropagation; p != "" {
+			prop = propagationNames[p]
+		}
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation: make / %s: %w", s.Linux.RootfsPropagation, err)
+		}
+		if err := makeParentPrivate(cfg.Rootfs); err != nil {
+			return err
+		}
+		if err := unix.Mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("root.path: bind %s on itself: %w", cfg.Rootfs, err)
+		}
 	}
 	root, err := os.OpenFile(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -508,6 +521,13 @@ func enterRootfs(cfg *initConfig) error {
 	if err := unix.Chdir(cfg.Rootfs); err != nil {
 		return fmt.Errorf("root.path: %w", err)
 	}
+	if cfg.HostMountNS {
+		// pivot_root or MS_MOVE would change the host's root: chroot only.
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+		return unix.Chdir("/")
+	}
 	if cfg.NoPivot {
 		if err := unix.Mount(cfg.Rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("move the rootfs to /: %w", err)
@@ -549,4 +569,47 @@ func isInitramfs() bool {
 		}
 	}
 	return false
+}
+
+// sharesHostMountNS says whether a container has no mount namespace of
+// its own (new or joined): its mounts are in the host's tree.
+func sharesHostMountNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.MountNamespace {
+			return false
+		}
+	}
+	return true
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first: what
+// a container that shared the host's mount namespace left (proc, sys,
+// dev, masked paths). It is best effort; failures are logged.
+func unmountUnder(ctx context.Context, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	prefix := strings.TrimSuffix(filepath.Clean(dir), "/") + "/"
+	var mps []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeOctal(f[4])
+		if strings.HasPrefix(mp, prefix) {
+			mps = append(mps, mp)
+		}
+	}
+	// Deeper paths sort after their parents: undo in reverse.
+	sort.Strings(mps)
+	for i := len(mps) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			log.From(ctx).Warn("unmount a mount the container left in the host's mount namespace", "path", mps[i], "err", err)
+		}
+	}
 }

@@ -275,7 +275,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
 		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
-		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, State: state, Seccomp: filter}
+		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, HostMountNS: plan.hostMountNS, State: state, Seccomp: filter}
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the init: %w", err)
 	}
@@ -341,6 +341,8 @@ func idMaps(l *specs.Linux, uid bool) []syscall.SysProcIDMap {
 type nsPlan struct {
 	cloneFlags uintptr
 	newCgroup  bool // unshared by the init once it is in its cgroup
+	// hostMountNS: linux.namespaces has no mount namespace at all.
+	hostMountNS bool
 	joins      []nsJoin
 }
 
@@ -378,9 +380,10 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 		}
 		p.cloneFlags |= nsFlags[t]
 	}
-	if !hasMount {
-		return p, errdefs.Invalidf("linux.namespaces: a mount namespace is required")
-	}
+	// Without a mount namespace (new or joined) the container shares the
+	// host's: its mounts land under the rootfs in the host's tree, it is
+	// chroot'ed rather than pivot_root'ed, and Delete unmounts what it left.
+	p.hostMountNS = !hasMount
 	// The mount namespace must be joined last: it changes how later paths resolve.
 	sort.SliceStable(p.joins, func(i, j int) bool { return p.joins[j].typ == "mount" && p.joins[i].typ != "mount" })
 	return p, nil
@@ -605,6 +608,9 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		if err != nil {
 			log.From(ctx).Warn("cgroup not removed", "id", id, "err", err)
 		}
+	}
+	if rec.Config != nil && sharesHostMountNS(rec.Config) {
+		unmountUnder(ctx, rec.Rootfs)
 	}
 	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststop) > 0 {
 		st := rec.State

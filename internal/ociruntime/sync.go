@@ -67,6 +67,10 @@ type initConfig struct {
 	NewCgroup  bool        `json:"newCgroupNS,omitempty"`
 	NewMountNS bool        `json:"newMountNS,omitempty"`
 	NewPidNS   bool        `json:"newPidNS,omitempty"`
+	// HostMountNS: no mount namespace in the spec, the init works in the
+	// host's mount namespace (runc allows it): no propagation change, no
+	// rootfs self-bind, chroot instead of pivot_root.
+	HostMountNS bool `json:"hostMountNS,omitempty"`
 	State      specs.State `json:"state"` // for createContainer/startContainer hooks
 	// Seccomp is linux.seccomp compiled by the parent (nil: no filter).
 	Seccomp *seccompProgram `json:"seccomp,omitempty"`

@@ -1,0 +1,174 @@
+package runtime_test
+
+// Regression tests for what the OCI runtime-tools suite found (see
+// docs/design/runtime.md, "Conformance"), each passing against runc too.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// hostHasCap says whether this process's bounding set holds capability c.
+func hostHasCap(t *testing.T, c uint) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.ParseUint(field(t, string(b), "CapBnd"), 16, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v&(1<<c) != 0
+}
+
+const capSysResource = 24
+
+// TestSeccompUnderRlimitAS: a seccomp profile and a 1 GiB RLIMIT_AS
+// together (runtime-tools' default config plus process_rlimits). Compiling
+// the filter inside the init after the rlimits were set failed with ENOMEM;
+// the filter is compiled by the parent and only loaded by the init.
+func TestSeccompUnderRlimitAS(t *testing.T) {
+	h := newHarness(t)
+	const gib = 1 << 30
+	out := h.mustIn(func(s *specs.Spec) {
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: gib, Hard: 2 * gib})
+		errno := uint(1) // EPERM
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+			Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: &errno}},
+		}
+	}, `ulimit -v; mkdir /tmp/x 2>/dev/null && echo mkdir-allowed; echo done`)
+	if out != "1048576\ndone\n" {
+		t.Errorf("got %q, want the 1 GiB limit (in KiB) and mkdir denied", out)
+	}
+}
+
+// TestNoMountNamespace: a spec without a mount namespace runs in the host's
+// (runc allows it; runtime-tools' linux_ns_itype needs it). berth never
+// changes the host's root propagation, chroots instead of pivot_root, and
+// delete unmounts what the container mounted under its rootfs.
+func TestNoMountNamespace(t *testing.T) {
+	h := newHarness(t)
+	var rootfs string
+	b := h.bundle(func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.MountNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+		s.Root.Readonly = false
+		// runc refuses to mask without a mount namespace of the container's.
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	}, "sh", "-c", `readlink /proc/self/ns/mnt; ls /bin/busybox`)
+	rootfs = filepath.Join(b, "rootfs")
+	// Registered after the bundle's TempDir: runs before its removal, so a
+	// runtime that leaves proc/sys mounted there (runc) does not get the
+	// host's /proc walked by RemoveAll.
+	t.Cleanup(func() {
+		unmountBelow(rootfs)
+		if h.rt.isRunc {
+			unix.Unmount(rootfs, unix.MNT_DETACH) // runc binds the rootfs on itself, in the host's tree
+		}
+	})
+	r := h.run("run", "--bundle", b, id(t))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	host, _ := os.Readlink("/proc/self/ns/mnt")
+	if want := host + "\n/bin/busybox\n"; r.stdout != want {
+		t.Errorf("got %q, want %q (the host's mount namespace, chroot'ed in the rootfs)", r.stdout, want)
+	}
+	if left := mountsBelow(rootfs); len(left) > 0 && !h.rt.isRunc {
+		t.Errorf("mounts left in the host's namespace after delete: %v", left)
+	}
+}
+
+func mountsBelow(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+func unmountBelow(dir string) {
+	m := mountsBelow(dir)
+	for i := len(m) - 1; i >= 0; i-- {
+		unix.Unmount(m[i], unix.MNT_DETACH)
+	}
+}
+
+// TestHostnameInJoinedUTSNamespace: hostname is allowed when the uts
+// namespace is joined by path (runtime-tools' linux_ns_path).
+func TestHostnameInJoinedUTSNamespace(t *testing.T) {
+	h := newHarness(t)
+	holder := id(t)
+	h.create(h.bundle(nil, "sleep", "100"), holder)
+	pid := h.state(holder).Pid
+	out := h.mustIn(func(s *specs.Spec) {
+		s.Hostname = "joined"
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.UTSNamespace {
+				s.Linux.Namespaces[i].Path = "/proc/" + strconv.Itoa(pid) + "/ns/uts"
+			}
+		}
+	}, `hostname; readlink /proc/self/ns/uts`)
+	want, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/uts")
+	if out != "joined\n"+want+"\n" {
+		t.Errorf("got %q, want hostname joined in %s", out, want)
+	}
+	h.must("delete", "--force", holder)
+}
+
+// TestCapabilityTheHostLacks: asking for a capability outside the
+// runtime's bounding set fails, and berth names it (runc: a bare EPERM).
+func TestCapabilityTheHostLacks(t *testing.T) {
+	if hostHasCap(t, capSysResource) {
+		t.Skip("this host has CAP_SYS_RESOURCE")
+	}
+	h := newHarness(t)
+	r := h.runIn(func(s *specs.Spec) {
+		c := s.Process.Capabilities
+		c.Bounding = append(c.Bounding, "CAP_SYS_RESOURCE")
+		c.Permitted = append(c.Permitted, "CAP_SYS_RESOURCE")
+		c.Effective = append(c.Effective, "CAP_SYS_RESOURCE")
+	}, `true`)
+	if r.code == 0 {
+		t.Fatal("a capability the host lacks was silently dropped")
+	}
+	if !h.rt.isRunc && !strings.Contains(r.stderr, "CAP_SYS_RESOURCE") {
+		t.Errorf("error does not name the capability: %s", r.stderr)
+	}
+}
+
+// TestOOMScoreAdjBelowCurrent: lowering oom_score_adj needs
+// CAP_SYS_RESOURCE; without it berth names the field, never a bare EPERM.
+func TestOOMScoreAdjBelowCurrent(t *testing.T) {
+	if hostHasCap(t, capSysResource) {
+		t.Skip("this host has CAP_SYS_RESOURCE")
+	}
+	h := newHarness(t)
+	r := h.runIn(func(s *specs.Spec) { v := -500; s.Process.OOMScoreAdj = &v }, `cat /proc/self/oom_score_adj`)
+	if r.code == 0 {
+		if strings.TrimSpace(r.stdout) != "-500" {
+			t.Fatalf("oom_score_adj -500 silently ignored: %q", r.stdout)
+		}
+		return // the runtime's own score was already that low
+	}
+	if !h.rt.isRunc && !strings.Contains(r.stderr, "oomScoreAdj") {
+		t.Errorf("error does not name process.oomScoreAdj: %s", r.stderr)
+	}
+}
