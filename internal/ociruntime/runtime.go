@@ -343,7 +343,7 @@ type nsPlan struct {
 	newCgroup  bool // unshared by the init once it is in its cgroup
 	// hostMountNS: linux.namespaces has no mount namespace at all.
 	hostMountNS bool
-	joins      []nsJoin
+	joins       []nsJoin
 }
 
 type nsJoin struct {
