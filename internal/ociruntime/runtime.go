@@ -244,6 +244,12 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			GidMappingsEnableSetgroups: true,
 		},
 	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		// Become the namespace's root once the id maps are written (as
+		// runc's nsexec does): the host's root is not mapped in it, and
+		// an unmapped euid would lose every capability at exec.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
 	tmark("prepared")
 	if err := startJoined(cmd, plan.joins); err != nil {
 		return nil, fmt.Errorf("start the container init: %w", err)

@@ -172,3 +172,37 @@ func TestOOMScoreAdjBelowCurrent(t *testing.T) {
 		t.Errorf("error does not name process.oomScoreAdj: %s", r.stderr)
 	}
 }
+
+// TestUserNamespaceMappedRoot: with a user namespace whose root is not the
+// host's root (0 -> 1000), the init must become the namespace's root
+// before exec, or it loses every capability and cannot even mount
+// (runtime-tools' linux_uid_mappings and linux_ns_nopath).
+func TestUserNamespaceMappedRoot(t *testing.T) {
+	h := newHarness(t)
+	b := h.bundle(func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
+		// A v1 cgroup hierarchy cannot be mounted from a user namespace.
+		var ms []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Type != "cgroup" {
+				ms = append(ms, m)
+			}
+		}
+		s.Mounts = ms
+	}, "sh", "-c", `cat /proc/self/uid_map | tr -s ' '; id -u; grep CapEff /proc/self/status`)
+	// The host's uid 1000 must reach the rootfs: open the path to it.
+	for d := b; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil {
+			os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	r := h.run("run", "--bundle", b, id(t))
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if want := " 0 1000 1000\n0\nCapEff:\t0000000020000420\n"; r.stdout != want {
+		t.Errorf("got %q, want %q", r.stdout, want)
+	}
+}
