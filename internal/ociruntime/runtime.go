@@ -463,7 +463,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	}
 	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0 {
 		rec.Status = StatusRunning
-		if err := runHooks(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
+		if err := runHooksAll(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
 			log.From(ctx).Warn("poststart hook failed", "id", id, "err", err)
 		}
 	}
@@ -621,7 +621,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststop) > 0 {
 		st := rec.State
 		st.Status = StatusStopped
-		if err := runHooks(ctx, "poststop", rec.Config.Hooks.Poststop, st); err != nil {
+		if err := runHooksAll(ctx, "poststop", rec.Config.Hooks.Poststop, st); err != nil {
 			log.From(ctx).Warn("poststop hook failed", "id", id, "err", err)
 		}
 	}
