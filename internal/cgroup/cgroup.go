@@ -43,6 +43,17 @@ type Manager interface {
 	Destroy() error
 	// Paths maps each controller (v2: "") to the cgroup's directory.
 	Paths() map[string]string
+	// JoinThread moves only the calling OS thread into the (already
+	// created) cgroup, so that a process it then forks is born there. v1
+	// only: it writes "0" (the caller itself) to each hierarchy's "tasks",
+	// the one migration for which the kernel skips write-locking
+	// cgroup_threadgroup_rwsem, whose first writer waits for an RCU grace
+	// period (15-40 ms on this machine); moving a process through
+	// cgroup.procs, or a thread by its id, pays it. v2 returns an
+	// errdefs.NotImplemented (use Apply, or CLONE_INTO_CGROUP). The caller
+	// must hold its OS thread (runtime.LockOSThread) and never let it run
+	// other work afterwards.
+	JoinThread() error
 }
 
 // New returns the manager of the cgroup at path (like "/berth/<id>", taken
@@ -201,6 +212,15 @@ func (m *v1) mkdir(dir string) error {
 	return nil
 }
 
+func (m *v1) JoinThread() error {
+	for _, dir := range m.dirs {
+		if err := writeFile(dir, "tasks", "0"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *v1) Set(r *specs.LinuxResources) error {
 	ws, err := PlanV1(r)
 	if err != nil {
@@ -326,6 +346,10 @@ func (m *v2) Apply(pid int) error {
 		return writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid))
 	}
 	return nil
+}
+
+func (m *v2) JoinThread() error {
+	return errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
 }
 
 func (m *v2) Set(r *specs.LinuxResources) error {

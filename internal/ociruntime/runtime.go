@@ -251,23 +251,18 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	tmark("prepared")
-	if err := startJoined(cmd, plan.joins); err != nil {
-		return nil, fmt.Errorf("start the container init: %w", err)
-	}
-	proc := &Process{cmd: cmd}
-	undo = append(undo, func() { cmd.Process.Kill(); cmd.Wait() })
-	childSock.Close()
-	pid := cmd.Process.Pid
-	startTime, _, _ := procStartTime(pid)
-
-	tmark("init started")
+	// The cgroup exists, with its limits, before the init: on v1 the
+	// thread that forks the init joins it first (JoinThread), so the init
+	// is born inside and never migrated (a process migration waits for an
+	// RCU grace period, 15-40 ms here). Where a thread cannot join (v2),
+	// the init is moved in after the fork, as runc does.
 	cgPath := cgroupPath(s, id)
 	cg, err := newCgroupManager(cgPath)
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { cg.Destroy() })
-	if err := cg.Apply(pid); err != nil {
+	if err := cg.Apply(0); err != nil {
 		return nil, err
 	}
 	if s.Linux != nil && s.Linux.Resources != nil {
@@ -275,8 +270,30 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			return nil, fmt.Errorf("linux.resources: %w", err)
 		}
 	}
-
 	tmark("cgroup")
+	bornInCgroup := false
+	joinCgroup := func() error {
+		err := cg.JoinThread()
+		if errors.Is(err, errdefs.ErrNotImplemented) {
+			return nil
+		}
+		bornInCgroup = err == nil
+		return err
+	}
+	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
+		return nil, fmt.Errorf("start the container init: %w", err)
+	}
+	proc := &Process{cmd: cmd}
+	undo = append(undo, func() { cmd.Process.Kill(); cmd.Wait() })
+	childSock.Close()
+	pid := cmd.Process.Pid
+	startTime, _, _ := procStartTime(pid)
+	tmark("init started")
+	if !bornInCgroup {
+		if err := cg.Apply(pid); err != nil {
+			return nil, err
+		}
+	}
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
@@ -396,15 +413,17 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 }
 
 // startJoined starts cmd from an OS thread that has joined the namespaces
-// in joins first, so the child is born in them. That thread is never given
-// back to the Go scheduler: it ends with its goroutine.
-func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
-	if len(joins) == 0 {
-		return cmd.Start()
-	}
+// in joins and run prepare (which joins the container's cgroup) first, so
+// the child is born in them. That thread is never given back to the Go
+// scheduler: it ends with its goroutine.
+func startJoined(cmd *exec.Cmd, joins []nsJoin, prepare func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread's namespaces are changed
+		runtime.LockOSThread() // never unlocked: the thread's namespaces and cgroups are changed
+		if err := prepare(); err != nil {
+			errc <- fmt.Errorf("join the container's cgroup: %w", err)
+			return
+		}
 		for _, j := range joins {
 			if j.typ == "mount" {
 				if err := unix.Unshare(unix.CLONE_FS); err != nil {
