@@ -24,7 +24,7 @@ trap 'rm -rf --one-file-system "$work" "$state"' EXIT
 
 if [ -z "${BERTH:-}" ]; then
   BERTH=$work/berth
-  go build -o "$BERTH" ./cmd/berth
+  go build -trimpath -ldflags "-s -w" -o "$BERTH" ./cmd/berth # as make build
 fi
 
 # A busybox bundle: the static busybox and its applet links.
