@@ -314,10 +314,48 @@ func (rs *rootfsSetup) mountCgroup(target *os.File, dest, typ string, flags uint
 		return err
 	}
 	defer dir.Close()
+	// Without a cgroup namespace a fresh mount would show the host's whole
+	// tree: bind the init's own cgroup of each hierarchy instead, as runc.
+	var own []ownCgroup
+	if !rs.cfg.NewCgroup {
+		if own, err = readOwnCgroups(); err != nil {
+			return err
+		}
+	}
 	for _, h := range hier {
 		sub, err := openTarget(dir, h.name, true)
 		if err != nil {
 			return err
+		}
+		p, ok := h.ownPath(own)
+		if ok && h.v2 && p == "/" {
+			// The hybrid layout's cgroup2 twin, which berth does not join:
+			// the host's root is all a mount would show.
+			sub.Close()
+			continue
+		}
+		if ok {
+			src := filepath.Join("/sys/fs/cgroup", h.name, filepath.Clean("/"+p))
+			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
+			sub.Close()
+			if err != nil {
+				return fmt.Errorf("bind cgroup %s: %w", src, err)
+			}
+			// Reopen: the old fd is the directory under the new mount.
+			if sub, err = openTarget(dir, h.name, true); err != nil {
+				return err
+			}
+			err = unix.Mount("", procFD(sub), "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
+			sub.Close()
+			if err != nil {
+				return fmt.Errorf("remount cgroup %s: %w", src, err)
+			}
+			for _, c := range strings.Split(h.name, ",") {
+				if c != h.name {
+					unix.Symlinkat(h.name, int(dir.Fd()), c)
+				}
+			}
+			continue
 		}
 		fstype, data := "cgroup", h.opts
 		if h.v2 {
@@ -343,6 +381,58 @@ func (rs *rootfsSetup) mountCgroup(target *os.File, dest, typ string, flags uint
 type cgroupHier struct {
 	name, opts string
 	v2         bool
+}
+
+// ownCgroup is one line of /proc/self/cgroup.
+type ownCgroup struct {
+	controllers []string // empty for cgroup2
+	path        string
+}
+
+func readOwnCgroups() ([]ownCgroup, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	return parseOwnCgroups(string(b)), nil
+}
+
+func parseOwnCgroups(text string) []ownCgroup {
+	var out []ownCgroup
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var ctrls []string
+		if f[1] != "" {
+			ctrls = strings.Split(f[1], ",")
+		}
+		out = append(out, ownCgroup{controllers: ctrls, path: f[2]})
+	}
+	return out
+}
+
+// ownPath finds the hierarchy's line in own: the cgroup2 one ("0::") for
+// a v2 hierarchy, else the one whose controllers are all in its options.
+func (h cgroupHier) ownPath(own []ownCgroup) (string, bool) {
+	opts := strings.Split(h.opts, ",")
+	for _, o := range own {
+		if h.v2 != (len(o.controllers) == 0) {
+			continue
+		}
+		match := true
+		for _, c := range o.controllers {
+			if indexOf(opts, c) < 0 {
+				match = false
+				break
+			}
+		}
+		if match {
+			return o.path, true
+		}
+	}
+	return "", false
 }
 
 func hostCgroupV1Hierarchies() ([]cgroupHier, error) {

@@ -464,6 +464,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if rec.Status != StatusCreated {
 		return errdefs.Conflictf("container %q is %s, not created: cannot start it", id, rec.Status)
 	}
+	hasPoststart := rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0
+	var initExe unix.Stat_t
+	if hasPoststart {
+		unix.Stat("/proc/"+strconv.Itoa(rec.Pid)+"/exe", &initExe)
+	}
 	fifoPath := filepath.Join(dir, fifoName)
 	f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -480,7 +485,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
-	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0 {
+	if hasPoststart {
+		// Poststart hooks run after the user's process is executed.
+		waitExec(ctx, rec, initExe)
 		rec.Status = StatusRunning
 		if err := runHooksAll(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
 			log.From(ctx).Warn("poststart hook failed", "id", id, "err", err)
@@ -591,6 +598,12 @@ func signalInit(rec *record, sig syscall.Signal) error {
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	rec, err := r.load(id)
 	if err != nil {
+		if force && errors.Is(err, errdefs.ErrNotFound) && ValidateID(id) == nil {
+			// As runc: --force on a container that does not exist (or whose
+			// create died before state.json) succeeds, removing any leftover
+			// directory; containerd-shim's cleanup relies on it.
+			return os.RemoveAll(r.dir(id))
+		}
 		return err
 	}
 	dir := r.dir(id)
@@ -645,6 +658,21 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		}
 	}
 	return os.RemoveAll(dir)
+}
+
+// waitExec waits (up to 2 s) until the init, released from the start
+// barrier, has exec'd the user's process: its /proc/<pid>/exe is no longer
+// initExe, or it is gone.
+func waitExec(ctx context.Context, rec *record, initExe unix.Stat_t) {
+	exe := "/proc/" + strconv.Itoa(rec.Pid) + "/exe"
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var st unix.Stat_t
+		if unix.Stat(exe, &st) != nil || st.Dev != initExe.Dev || st.Ino != initExe.Ino || !alive(rec.Pid, rec.StartTime) {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 func waitGone(ctx context.Context, rec *record) error {

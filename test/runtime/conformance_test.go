@@ -206,3 +206,41 @@ func TestUserNamespaceMappedRoot(t *testing.T) {
 		t.Errorf("got %q, want %q", r.stdout, want)
 	}
 }
+
+// TestCgroupMountWithoutCgroupNamespace: without a cgroup namespace the
+// container's /sys/fs/cgroup shows its own cgroup (bound from the host, as
+// runc does), not the host's whole tree (dockerd 20.10 runs containers so on
+// cgroup v1).
+func TestCgroupMountWithoutCgroupNamespace(t *testing.T) {
+	h := newHarness(t)
+	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
+		t.Skip("no cgroup v1 pids hierarchy")
+	}
+	out := h.mustIn(func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.CgroupNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+		limit := int64(42)
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &limit}
+	}, `cat /sys/fs/cgroup/pids/pids.max; touch /sys/fs/cgroup/pids/x 2>/dev/null && echo writable; echo done`)
+	if out != "42\ndone\n" {
+		t.Errorf("got %q, want the container's own pids.max, read-only", out)
+	}
+}
+
+// TestDeleteForceMissing: `delete --force` of a container that does not
+// exist succeeds, as with runc (containerd-shim's cleanup after a shim
+// death calls it and logs an error otherwise); without --force it fails.
+func TestDeleteForceMissing(t *testing.T) {
+	h := newHarness(t)
+	if r := h.run("delete", "--force", "nosuch"); r.code != 0 {
+		t.Errorf("delete --force of a missing container: exit %d: %s", r.code, r.stderr)
+	}
+	if r := h.run("delete", "nosuch"); r.code == 0 {
+		t.Error("delete of a missing container succeeded")
+	}
+}
