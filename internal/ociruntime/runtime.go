@@ -272,13 +272,13 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	}
 	tmark("cgroup")
 	bornInCgroup := false
-	joinCgroup := func() error {
-		err := cg.JoinThread()
+	joinCgroup := func() (func() error, error) {
+		leave, err := cg.JoinThread()
 		if errors.Is(err, errdefs.ErrNotImplemented) {
-			return nil
+			return func() error { return nil }, nil
 		}
 		bornInCgroup = err == nil
-		return err
+		return leave, err
 	}
 	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
 		return nil, fmt.Errorf("start the container init: %w", err)
@@ -416,36 +416,50 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 // in joins and run prepare (which joins the container's cgroup) first, so
 // the child is born in them. That thread is never given back to the Go
 // scheduler: it ends with its goroutine.
-func startJoined(cmd *exec.Cmd, joins []nsJoin, prepare func() error) error {
+//
+// The thread leaves the cgroup again (prepare's leave) before it ends: it
+// may be the main thread, which Go cannot end and parks instead, and a
+// parked thread left in the container's cgroup would keep it from being
+// removed.
+func startJoined(cmd *exec.Cmd, joins []nsJoin, prepare func() (leave func() error, err error)) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread's namespaces and cgroups are changed
-		if err := prepare(); err != nil {
+		leave, err := prepare()
+		if err != nil {
 			errc <- fmt.Errorf("join the container's cgroup: %w", err)
 			return
 		}
-		for _, j := range joins {
-			if j.typ == "mount" {
-				if err := unix.Unshare(unix.CLONE_FS); err != nil {
-					errc <- fmt.Errorf("%s: unshare fs: %w", j.field, err)
-					return
-				}
-			}
-			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				errc <- errdefs.Invalidf("%s.path: %v", j.field, err)
-				return
-			}
-			err = unix.Setns(fd, int(nsFlags[j.typ]))
-			unix.Close(fd)
-			if err != nil {
-				errc <- errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
-				return
-			}
+		err = joinAndStart(cmd, joins)
+		if lerr := leave(); err == nil && lerr != nil {
+			// The child started; only this thread is misplaced.
+			err = nil
 		}
-		errc <- cmd.Start()
+		errc <- err
 	}()
 	return <-errc
+}
+
+// joinAndStart joins the namespaces (on the calling, locked thread) and
+// starts cmd from it.
+func joinAndStart(cmd *exec.Cmd, joins []nsJoin) error {
+	for _, j := range joins {
+		if j.typ == "mount" {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("%s: unshare fs: %w", j.field, err)
+			}
+		}
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errdefs.Invalidf("%s.path: %v", j.field, err)
+		}
+		err = unix.Setns(fd, int(nsFlags[j.typ]))
+		unix.Close(fd)
+		if err != nil {
+			return errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
+		}
+	}
+	return cmd.Start()
 }
 
 // Start lifts the start barrier of a created container: its init execs the

@@ -244,3 +244,44 @@ func TestDeleteForceMissing(t *testing.T) {
 		t.Error("delete of a missing container succeeded")
 	}
 }
+
+// TestNoCgroupLeft: the container's cgroup is gone after `run`, and after
+// a create that failed while joining a namespace (runtime-tools'
+// linux_ns_path_type). berth's forking thread joins the cgroup before the
+// fork; if that thread (possibly Go's main thread, which cannot end) stayed
+// there, the cgroup could never be removed and the failed create hung.
+func TestNoCgroupLeft(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
+		t.Skip("no cgroup v1 pids hierarchy")
+	}
+	h := newHarness(t)
+	for i := 0; i < 5; i++ {
+		cg := "/berth-test/" + id(t)
+		r := h.runIn(func(s *specs.Spec) { s.Linux.CgroupsPath = cg }, `true`)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat("/sys/fs/cgroup/pids" + cg); err == nil {
+			t.Fatalf("run %d: cgroup %s left behind", i, cg)
+		}
+	}
+	cg := "/berth-test/" + id(t)
+	b := h.bundle(func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cg
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.MountNamespace {
+				s.Linux.Namespaces[i].Path = "/proc/self/ns/net" // the wrong type
+			}
+		}
+	}, "true")
+	if r := h.run("create", "--bundle", b, id(t)); r.code == 0 {
+		t.Fatal("create joined a network namespace as the mount namespace")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/pids" + cg); err == nil {
+		t.Errorf("failed create left cgroup %s", cg)
+	}
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test")
+	for _, d := range dirs {
+		os.Remove(d) // the parent the runtimes created, empty now
+	}
+}
