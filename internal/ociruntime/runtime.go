@@ -463,8 +463,15 @@ func joinAndStart(cmd *exec.Cmd, joins []nsJoin) error {
 }
 
 // Start lifts the start barrier of a created container: its init execs the
-// user's process.
+// user's process. Start returns once it has (so `state` says running only
+// of the user's process), after the poststart hooks.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	return r.start(ctx, id, true)
+}
+
+// start is Start; waitForExec false skips waiting for the exec unless
+// poststart hooks need it (Run waits for the process anyway).
+func (r *Runtime) start(ctx context.Context, id string, waitForExec bool) error {
 	dir := r.dir(id)
 	rec, err := r.load(id)
 	if err != nil {
@@ -479,8 +486,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return errdefs.Conflictf("container %q is %s, not created: cannot start it", id, rec.Status)
 	}
 	hasPoststart := rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0
+	waitForExec = waitForExec || hasPoststart
 	var initExe unix.Stat_t
-	if hasPoststart {
+	if waitForExec {
 		unix.Stat("/proc/"+strconv.Itoa(rec.Pid)+"/exe", &initExe)
 	}
 	fifoPath := filepath.Join(dir, fifoName)
@@ -499,9 +507,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
-	if hasPoststart {
+	if waitForExec {
 		// Poststart hooks run after the user's process is executed.
 		waitExec(ctx, rec, initExe)
+	}
+	if hasPoststart {
 		rec.Status = StatusRunning
 		if err := runHooksAll(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
 			log.From(ctx).Warn("poststart hook failed", "id", id, "err", err)
@@ -770,7 +780,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 	if err != nil {
 		return -1, err
 	}
-	if err := r.Start(ctx, id); err != nil {
+	if err := r.start(ctx, id, false); err != nil {
 		r.Delete(context.WithoutCancel(ctx), id, true)
 		p.Wait()
 		return -1, err
