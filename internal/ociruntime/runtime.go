@@ -617,7 +617,7 @@ func signalInit(rec *record, sig syscall.Signal) error {
 	return nil
 }
 
-// Delete removes a stopped (or created) container; force kills a running
+// Delete removes a stopped container; force kills a created or running
 // one first.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	rec, err := r.load(id)
@@ -644,6 +644,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		}
 		fallthrough
 	case StatusCreated:
+		if !force && rec.Status == StatusCreated {
+			// The spec: deleting a container that is not stopped is an
+			// error with no effect (runc kills a created one instead).
+			return errdefs.Conflictf("container %q is created, not stopped: start it, or delete it with --force", id)
+		}
 		if cgErr == nil {
 			if pids, err := cg.Pids(); err == nil {
 				for _, p := range pids {

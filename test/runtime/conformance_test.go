@@ -285,3 +285,22 @@ func TestNoCgroupLeft(t *testing.T) {
 		os.Remove(d) // the parent the runtimes created, empty now
 	}
 }
+
+// TestDeleteCreatedNeedsForce: deleting a container that is not stopped is
+// an error with no effect (runtime-spec; runtime-tools' delete). runc kills
+// a created container instead, so this is berth's behaviour only.
+func TestDeleteCreatedNeedsForce(t *testing.T) {
+	h := newHarness(t)
+	if h.rt.isRunc {
+		t.Skip("runc deletes a created container without --force")
+	}
+	c := id(t)
+	h.create(h.bundle(nil, "true"), c)
+	if r := h.run("delete", c); r.code == 0 {
+		t.Fatal("delete of a created container succeeded without --force")
+	}
+	if st := h.state(c); st.Status != specs.StateCreated {
+		t.Errorf("after the refused delete: status %q, want created", st.Status)
+	}
+	h.must("delete", "--force", c)
+}
