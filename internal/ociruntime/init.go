@@ -62,6 +62,7 @@ func parseInitFDs(s string) (initFDs, error) {
 // returns: it execs the container's process or exits.
 func InitMain() {
 	runtime.LockOSThread() // setns, creds and caps below are per thread
+	tmark("init: main")
 	fds, err := parseInitFDs(os.Getenv(initFDsEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth init: not started by the runtime:", err)
@@ -95,6 +96,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: config received")
 	cfg := m.Init
 	if cfg == nil || cfg.Spec == nil || cfg.Spec.Process == nil {
 		return "", nil, nil, -1, errors.New("sync: config without a spec")
@@ -125,6 +127,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := prepareRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: rootfs prepared")
 	//lint:ignore SA1019 prestart is deprecated but still part of the spec
 	if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 {
 		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
@@ -142,6 +145,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := enterRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: rootfs entered")
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 			return "", nil, nil, -1, fmt.Errorf("hostname: %w", err)
@@ -215,6 +219,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, err
 		}
 	}
+	tmark("init: ready")
 	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
 		return "", nil, nil, -1, err
 	}

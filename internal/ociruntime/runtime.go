@@ -230,7 +230,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:       args,
-		Env:        []string{initFDsEnv + "=" + fds},
+		Env:        initEnv(fds),
 		Dir:        bundle,
 		Stdin:      o.Stdin,
 		Stdout:     o.Stdout,
@@ -251,11 +251,13 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	tmark("prepared")
-	// The cgroup exists, with its limits, before the init: on v1 the
-	// thread that forks the init joins it first (JoinThread), so the init
-	// is born inside and never migrated (a process migration waits for an
-	// RCU grace period, 15-40 ms here). Where a thread cannot join (v2),
-	// the init is moved in after the fork, as runc does.
+	// The cgroup exists before the init: on v1 the thread that forks the
+	// init joins it first (JoinThread), so the init is born inside and
+	// never migrated (a process migration waits for an RCU grace period,
+	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
+	// after the fork, as runc does. The limits are set after the fork,
+	// while the init starts up: it waits for its config, sent after them,
+	// before it does anything (runc too sets them with the init inside).
 	cgPath := cgroupPath(s, id)
 	cg, err := newCgroupManager(cgPath)
 	if err != nil {
@@ -264,11 +266,6 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	undo = append(undo, func() { cg.Destroy() })
 	if err := cg.Apply(0); err != nil {
 		return nil, err
-	}
-	if s.Linux != nil && s.Linux.Resources != nil {
-		if err := cg.Set(s.Linux.Resources); err != nil {
-			return nil, fmt.Errorf("linux.resources: %w", err)
-		}
 	}
 	tmark("cgroup")
 	bornInCgroup := false
@@ -294,6 +291,12 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			return nil, err
 		}
 	}
+	if s.Linux != nil && s.Linux.Resources != nil {
+		if err := cg.Set(s.Linux.Resources); err != nil {
+			return nil, fmt.Errorf("linux.resources: %w", err)
+		}
+	}
+	tmark("cgroup limits")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
@@ -817,6 +820,15 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 }
 
 var traceStart = time.Now()
+
+// initEnv is the init's environment: its fds, and the timing switch.
+func initEnv(fds string) []string {
+	env := []string{initFDsEnv + "=" + fds}
+	if v := os.Getenv("BERTH_RUNTIME_TIMING"); v != "" {
+		env = append(env, "BERTH_RUNTIME_TIMING="+v)
+	}
+	return env
+}
 
 // tmark prints the time since process start at a phase when
 // BERTH_RUNTIME_TIMING is set (for benchmarking the runtime).
