@@ -471,6 +471,9 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	if err := s.cfg.Monitor.Kill(ctx, c.ID, int(sig), false); err != nil {
 		return err
 	}
+	if c.State.Status == StatusPaused {
+		s.thawAfterKill(ctx, c.ID) // resources.go
+	}
 	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: events.ActionKill,
 		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"signal": fmt.Sprint(int(sig))})}})
 	return nil
