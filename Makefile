@@ -32,7 +32,7 @@ stop:
 
 # README command 1: build, install, start the daemon if needed, run hello.
 hello: install start
-	$(PREFIX)/bin/berth version
+	$(PREFIX)/bin/berth run --rm hello
 
 # Every test dependency: Debian packages, then Go tools via the module proxy.
 deps:
