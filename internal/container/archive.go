@@ -245,7 +245,6 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-
 // ExtractOptions are PUT /containers/{id}/archive's parameters.
 type ExtractOptions struct {
 	// NoOverwriteDirNonDir refuses to replace a directory with a
