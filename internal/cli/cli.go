@@ -63,6 +63,7 @@ func NewRootCommand() *cobra.Command {
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c),
 	)
+	root.AddCommand(extraCommands(c)...) // extras.go
 	return root
 }
 

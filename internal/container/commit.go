@@ -459,8 +459,36 @@ func (s *Service) Changes(ctx context.Context, ref string) ([]container.Filesyst
 	if err := walkChanges(ctx, ufd, "", lfds, &out); err != nil {
 		return nil, fmt.Errorf("changes of container %s: %w", c.ID, err)
 	}
+	out = hideInitPaths(out)
 	slices.SortFunc(out, func(a, b container.FilesystemChange) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// initPaths are what the runtime creates in every rootfs as mount points
+// (Docker keeps them in an "-init" layer, so they never show in a diff).
+var initPaths = []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab", "/dev", "/proc", "/sys", "/dev/pts", "/dev/shm", "/dev/console", "/.dockerenv"}
+
+// hideInitPaths drops the init paths the container added, and the
+// directories listed as changed only because they hold one.
+func hideInitPaths(in []container.FilesystemChange) []container.FilesystemChange {
+	var parents []string
+	out := in[:0]
+	for _, ch := range in {
+		if ch.Kind == container.ChangeAdd && slices.Contains(initPaths, ch.Path) {
+			parents = append(parents, path.Dir(ch.Path))
+			continue
+		}
+		out = append(out, ch)
+	}
+	final := out[:0]
+	for _, ch := range out {
+		if ch.Kind == container.ChangeModify && slices.Contains(parents, ch.Path) &&
+			!slices.ContainsFunc(out, func(o container.FilesystemChange) bool { return strings.HasPrefix(o.Path, ch.Path+"/") }) {
+			continue
+		}
+		final = append(final, ch)
+	}
+	return final
 }
 
 // walkChanges lists the entries of the upper directory dfd (at rel) as
