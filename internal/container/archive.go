@@ -273,7 +273,7 @@ func (s *Service) ExtractArchive(ctx context.Context, ref, p string, r io.Reader
 	}
 	defer root.Close()
 	clean, _ := cleanContainerPath(p)
-	dfd, err := openat2(root.fd, strings.TrimPrefix(clean, "/"), unix.O_RDONLY|unix.O_DIRECTORY, resolveInRoot)
+	dfd, err := openat2(root.fd, relPath(clean), unix.O_RDONLY|unix.O_DIRECTORY, resolveInRoot)
 	if errors.Is(err, unix.ENOTDIR) {
 		return errdefs.Invalidf("extraction point is not a directory")
 	}

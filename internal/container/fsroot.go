@@ -161,7 +161,15 @@ func resolvePath(root int, p string, follow bool) (int, error) {
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	return openat2(root, strings.TrimPrefix(p, "/"), flags, resolveInRoot)
+	return openat2(root, relPath(p), flags, resolveInRoot)
+}
+
+// relPath is clean absolute path p relative to the root ("." for "/").
+func relPath(p string) string {
+	if r := strings.TrimPrefix(p, "/"); r != "" {
+		return r
+	}
+	return "."
 }
 
 // resolvedName is the absolute in-container path p resolves to, following
