@@ -13,7 +13,7 @@ HOST      ?= unix:///run/berth/berth.sock
 
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build install start stop hello deps test root-test integration conformance lint bench check clean
+.PHONY: all build install start stop hello deps test test-nonroot root-test integration conformance lint bench check clean
 
 all: build
 
@@ -42,6 +42,10 @@ deps:
 test:
 	BERTH_TEST_ROOT=skip $(GO) test -race -count=1 $(UNIT_PKGS)
 
+# The unit tier again as user nobody (from root): proves it needs no root.
+test-nonroot:
+	@GO=$(GO) scripts/test-nonroot.sh
+
 # Root tier: namespaces, mounts, cgroups. Fails (never skips) without root.
 root-test:
 	BERTH_TEST_ROOT=require $(GO) test -count=1 $(UNIT_PKGS)
@@ -64,7 +68,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
 # README command 2: install every test dependency, then run every tier.
-check: deps lint test root-test integration conformance
+check: deps lint test test-nonroot root-test integration conformance
 
 clean:
 	rm -rf bin

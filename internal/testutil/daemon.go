@@ -38,7 +38,7 @@ func BerthBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", buildPath, "./cmd/berth")
 		cmd.Dir = moduleRoot()
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
