@@ -38,7 +38,7 @@ func hostileRoot(t *testing.T) (root string, secret string) {
 	os.WriteFile(filepath.Join(root, "data/sub/file"), []byte("in container"), 0o644)
 	os.WriteFile(filepath.Join(root, "host-secret"), []byte("container's own"), 0o644)
 	for link, target := range map[string]string{
-		"abs-escape":      "/",          // absolute: the host's / if followed naively
+		"abs-escape":      "/",           // absolute: the host's / if followed naively
 		"rel-escape":      "../../../..", // climbs above the root
 		"to-secret":       secret,        // absolute path of a host file
 		"tmp/dir-escape":  "../..",       // relative, from a subdirectory
@@ -175,12 +175,10 @@ func tarBytes(t *testing.T, entries ...*tar.Header) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, h := range entries {
-		body := []byte(h.Linkname)
+		var body []byte
 		if h.Typeflag == tar.TypeReg {
 			h.Size = int64(len(h.Name))
 			body = []byte(h.Name)
-		} else {
-			body = nil
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
