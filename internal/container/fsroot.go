@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
 )
 
 // A container's filesystem, as `docker cp`, export and commit see it, is
@@ -96,8 +97,14 @@ func (s *Service) openRoot(ctx context.Context, ref string) (_ *Container, _ *fs
 	}
 	cleanup := func() {
 		ctx := context.WithoutCancel(ctx)
-		s.cfg.Images.UnmountRootfs(ctx, c.ID, rootfs)
-		os.RemoveAll(s.bundle(c.ID))
+		if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, rootfs); err != nil {
+			// Never remove the bundle through a live mount: that would
+			// delete the container's files.
+			log.From(ctx).Warn("unmounting the rootfs mounted for a copy", "container", c.ID, "err", err)
+			return
+		}
+		os.Remove(rootfs)
+		os.Remove(s.bundle(c.ID))
 	}
 	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs); err != nil {
 		cleanup()
