@@ -122,6 +122,9 @@ func (c *CLI) copyFrom(ctx context.Context, cl *client.Client, ctr, src, dst str
 
 // rebaseTar renames the top entry from (and everything below it) to.
 func rebaseTar(r io.Reader, from, to string) io.Reader {
+	if from == "/" {
+		from = "" // entries "/", "/bin", ...
+	}
 	pr, pw := io.Pipe()
 	go func() {
 		tr, tw := tar.NewReader(r), tar.NewWriter(pw)

@@ -36,15 +36,28 @@ func (s *Service) StatPath(ctx context.Context, ref, p string) (container.PathSt
 		return container.PathStat{}, pathError(c, p, err)
 	}
 	defer unix.Close(fd)
-	return statFD(root.fd, fd, clean)
+	return statFD(root.fd, fd, clean, entryName(p, clean))
 }
 
-func statFD(root, fd int, clean string) (container.PathStat, error) {
+// entryName is the name of the path's entry in an archive and its stat,
+// as Docker's: the last component, or "." for a path ending in "/." (the
+// docker CLI then copies the directory's contents).
+func entryName(p, clean string) string {
+	if strings.HasSuffix(p, "/.") || p == "." {
+		return "."
+	}
+	if clean == "/" {
+		return "/" // entries "/", "/bin", ...: the CLI renames the "" prefix
+	}
+	return path.Base(clean)
+}
+
+func statFD(root, fd int, clean, name string) (container.PathStat, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return container.PathStat{}, err
 	}
-	ps := container.PathStat{Name: path.Base(clean), Size: st.Size, Mode: fileMode(st.Mode), Mtime: time.Unix(st.Mtim.Unix()).UTC()}
+	ps := container.PathStat{Name: name, Size: st.Size, Mode: fileMode(st.Mode), Mtime: time.Unix(st.Mtim.Unix()).UTC()}
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		target, err := resolvedName(root, clean)
 		if err != nil {
@@ -101,17 +114,14 @@ func (s *Service) ArchivePath(ctx context.Context, ref, p string, start func(con
 		return pathError(c, p, err)
 	}
 	defer unix.Close(fd)
-	ps, err := statFD(root.fd, fd, clean)
+	name := entryName(p, clean)
+	ps, err := statFD(root.fd, fd, clean, name)
 	if err != nil {
 		return err
 	}
 	w, err := start(ps)
 	if err != nil {
 		return err
-	}
-	name := path.Base(clean)
-	if clean == "/" {
-		name = "."
 	}
 	tw := tar.NewWriter(w)
 	tr := &treeWriter{ctx: ctx, tw: tw, links: map[[2]uint64]string{}}
@@ -148,7 +158,7 @@ func (t *treeWriter) add(fd int, name string) error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		hdr.Typeflag = tar.TypeDir
-		if name != "." && !strings.HasSuffix(hdr.Name, "/") {
+		if !strings.HasSuffix(hdr.Name, "/") {
 			hdr.Name += "/"
 		}
 	case unix.S_IFLNK:
@@ -214,6 +224,10 @@ func (t *treeWriter) add(fd int, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	if pseudoFS(dfd) {
+		unix.Close(dfd)
+		return nil // /proc, /sys and the like: the directory, not its contents
+	}
 	dir := os.NewFile(uintptr(dfd), name)
 	defer dir.Close()
 	names, err := dir.Readdirnames(-1)
@@ -229,13 +243,34 @@ func (t *treeWriter) add(fd int, name string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", path.Join(name, n), err)
 		}
-		err = t.add(cfd, path.Join(name, n))
+		child := name + "/" + n // not path.Join: "./x" keeps its "./"
+		if strings.HasSuffix(name, "/") {
+			child = name + n
+		}
+		err = t.add(cfd, child)
 		unix.Close(cfd)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pseudoFS tells a kernel filesystem whose files are not data (a running
+// container's /proc, /sys, cgroups, devpts, mqueue): archives hold the
+// mount point, not what is below it, as Docker's (which never sees them).
+func pseudoFS(fd int) bool {
+	var st unix.Statfs_t
+	if unix.Fstatfs(fd, &st) != nil {
+		return false
+	}
+	switch st.Type {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.CGROUP_SUPER_MAGIC, unix.CGROUP2_SUPER_MAGIC,
+		unix.DEVPTS_SUPER_MAGIC, unix.DEBUGFS_MAGIC, unix.SECURITYFS_MAGIC,
+		unix.TRACEFS_MAGIC, unix.BPF_FS_MAGIC, unix.PSTOREFS_MAGIC, unix.SELINUX_MAGIC, mqueueMagic:
+		return true
+	}
+	return false
 }
 
 type zeroReader struct{}
@@ -339,3 +374,6 @@ func filterExtract(dir int, in io.Reader, out *io.PipeWriter, opts ExtractOption
 		}
 	}
 }
+
+// mqueueMagic is linux/magic.h's MQUEUE_MAGIC (x/sys/unix lacks it).
+const mqueueMagic = 0x19800202

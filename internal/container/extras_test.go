@@ -128,3 +128,12 @@ func TestHideInitPaths(t *testing.T) {
 		t.Fatalf("(-want +got)\n%s", d)
 	}
 }
+
+func TestEntryName(t *testing.T) {
+	for p, want := range map[string]string{"/tmp": "tmp", "/tmp/": "tmp", "/tmp/.": ".", "tmp/x": "x", "/": "/", ".": ".", "/a/../b": "b"} {
+		clean, _ := cleanContainerPath(p)
+		if got := entryName(p, clean); got != want {
+			t.Errorf("entryName(%q) = %q, want %q", p, got, want)
+		}
+	}
+}

@@ -68,6 +68,15 @@ func TestDockerContainerExtras(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(out, "back.txt")); string(b) != "from-host\n" {
 		t.Fatalf("round trip: %q", b)
 	}
+	// "/." copies a directory's contents, into a new directory too.
+	must(t, d, "cp", "xx:/data/.", filepath.Join(out, "contents"))
+	if b, _ := os.ReadFile(filepath.Join(out, "contents", "secret")); string(b) != "own\n" {
+		t.Fatalf("cp of /data/. : %q", b)
+	}
+	// The running container's / holds its /proc mount: not its contents.
+	if all := must(t, d, "cp", "xx:/", "-"); !strings.Contains(all, "/bin/busybox") || strings.Contains(all, "/proc/1/") {
+		t.Fatalf("cp of / : busybox %v, /proc contents %v", strings.Contains(all, "/bin/busybox"), strings.Contains(all, "/proc/1/"))
+	}
 	tarOut := must(t, d, "cp", "xx:/tmp/in.txt", "-")
 	if !strings.Contains(tarOut, "from-host") {
 		t.Fatalf("cp to stdout: %q", tarOut)
