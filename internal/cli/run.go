@@ -37,6 +37,7 @@ type containerOptions struct {
 	hostname    string
 	stopSignal  string
 	stopTimeout int
+	health      healthOptions // health.go
 }
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
@@ -55,6 +56,7 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
+	o.health.addFlags(f)
 	f.SetInterspersed(false) // `run IMAGE CMD -x`: flags after the image belong to CMD
 }
 
@@ -75,6 +77,9 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 	if cmd.Flags().Changed("stop-timeout") {
 		t := o.stopTimeout
 		cfg.StopTimeout = &t
+	}
+	if err := o.health.apply(cmd, cfg); err != nil {
+		return container.CreateRequest{}, err
 	}
 	for _, l := range o.labels {
 		k, v, _ := strings.Cut(l, "=")

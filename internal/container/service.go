@@ -69,6 +69,8 @@ type Config struct {
 	Spec     SpecFunc
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
+	// Health runs healthchecks (an exec); nil: healthchecks are not run.
+	Health HealthProber
 }
 
 // Service owns the containers. All methods are safe for concurrent use.
@@ -90,6 +92,8 @@ type Service struct {
 	ops keyedMutex
 	// lifetime is the daemon's context: restarts by policy run under it.
 	lifetime context.Context
+	// health are the healthcheck loops (health.go).
+	health healthMonitors
 }
 
 type pendingRestart struct {
@@ -156,6 +160,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		hc = &container.HostConfig{}
 	}
 	if err := validateHostConfig(hc); err != nil {
+		return nil, err
+	}
+	if err := ValidateHealthConfig(req.Config.Healthcheck); err != nil { // health.go
 		return nil, err
 	}
 	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
@@ -353,6 +360,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	s.publish(c, events.ActionStart)
+	s.startHealth(ctx, c, img) // health.go
 	return nil
 }
 
@@ -434,6 +442,7 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	}
 	os.RemoveAll(s.bundle(c.ID))
 	ran := at.Sub(c.State.StartedAt)
+	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
