@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -128,7 +129,11 @@ func (s *Service) ArchivePath(ctx context.Context, ref, p string, start func(con
 	if err := tr.add(fd, name); err != nil {
 		return err
 	}
-	return tw.Close()
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	s.publish(c, events.ActionArchivePath)
+	return nil
 }
 
 // treeWriter writes a tree to a tar from fds.
@@ -328,6 +333,7 @@ func (s *Service) ExtractArchive(ctx context.Context, ref, p string, r io.Reader
 	if err != nil {
 		return errdefs.Invalidf("extract to %s: %v", p, err)
 	}
+	s.publish(c, events.ActionExtractToDir)
 	return nil
 }
 

@@ -273,7 +273,11 @@ func (s *Service) Top(ctx context.Context, ref, psArgs string) (container.TopRes
 		}
 		return container.TopResponse{}, errdefs.Invalidf("ps %s: %s", psArgs, msg)
 	}
-	return parsePS(string(out), pids)
+	top, err := parsePS(string(out), pids)
+	if err == nil {
+		s.publish(c, events.ActionTop)
+	}
+	return top, err
 }
 
 // parsePS keeps the rows of ps output whose PID column is one of pids.
