@@ -221,16 +221,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 // entrypoint (or the image's, unless the container sets one, which also
 // drops the image's cmd), followed by the container's cmd or the image's.
 func command(cfg *container.Config, img container.Config) (string, []string) {
-	entrypoint, cmd := img.Entrypoint, img.Cmd
-	if cfg.Entrypoint != nil {
-		entrypoint = cfg.Entrypoint
-		cmd = nil
-		if len(entrypoint) == 1 && entrypoint[0] == "" {
-			entrypoint = nil // --entrypoint "" resets it
+	// Docker's merge: with no entrypoint of its own (nil or empty) the
+	// container takes the image's Cmd when it has none, and the image's
+	// Entrypoint only when its own is nil; an entrypoint of its own drops
+	// the image's Cmd. --entrypoint "" arrives as [""] and means none.
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	if len(entrypoint) == 0 {
+		if len(cmd) == 0 {
+			cmd = img.Cmd
+		}
+		if entrypoint == nil {
+			entrypoint = img.Entrypoint
 		}
 	}
-	if len(cfg.Cmd) > 0 {
-		cmd = cfg.Cmd
+	if len(entrypoint) == 1 && entrypoint[0] == "" {
+		entrypoint = nil
 	}
 	argv := append(append([]string{}, entrypoint...), cmd...)
 	if len(argv) == 0 {

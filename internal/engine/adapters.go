@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -56,10 +57,20 @@ func makeSpec(ctx context.Context, c *container.Container, img container.Image, 
 		Path: c.Path, Args: c.Args, RootfsPath: f.Rootfs,
 		Users:        spec.RootfsUserDB{Rootfs: f.Rootfs},
 		HostnamePath: f.HostnamePath, HostsPath: f.HostsPath, ResolvConfPath: f.ResolvConfPath,
-		CgroupNS:     cgroupV2(),
-		LookupDevice: spec.HostDevices,
+		CgroupNS:         cgroupV2(),
+		LookupDevice:     spec.HostDevices,
+		HostCapabilities: hostCaps(),
 	})
 }
+
+// hostCaps is what --privileged gives: the daemon's bounding set, read once.
+var hostCaps = sync.OnceValue(func() []string {
+	caps, err := spec.HostCapabilities()
+	if err != nil {
+		return nil // every capability; capset names the one that fails
+	}
+	return caps
+})
 
 func cgroupV2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
