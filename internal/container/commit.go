@@ -414,9 +414,17 @@ func (s *Service) openRootfs(ctx context.Context, ref string) (*Container, *fsRo
 	if !c.Running() {
 		return s.openRoot(ctx, c.ID)
 	}
-	fd, err := unix.Open(s.rootfs(c.ID), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	// A detached clone of the rootfs mount, not an fd on the mount itself:
+	// an fd on it would make the unmount at the container's exit fail
+	// (EBUSY) for as long as the export runs.
+	fd, err := unix.OpenTree(unix.AT_FDCWD, s.rootfs(c.ID), unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_SYMLINK_NOFOLLOW)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open rootfs of container %s: %w", ShortID(c.ID), err)
+	}
+	var got, want unix.Stat_t
+	if err := unix.Fstat(fd, &got); err != nil || unix.Stat(s.bundle(c.ID), &want) != nil || got.Dev == want.Dev {
+		unix.Close(fd)
+		return nil, nil, errdefs.Conflictf("container %s is not running (its rootfs is not mounted)", c.ID)
 	}
 	return c, &fsRoot{fd: fd}, nil
 }

@@ -444,8 +444,9 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
+	} else {
+		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
 	}
-	os.RemoveAll(s.bundle(c.ID))
 	ran := at.Sub(c.State.StartedAt)
 	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })

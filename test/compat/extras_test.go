@@ -183,3 +183,31 @@ func TestDockerPausedKill(t *testing.T) {
 	must(t, d, "pause", "qq")
 	must(t, d, "rm", "-f", "qq")
 }
+
+// An export still streaming when the container exits must not keep its
+// rootfs mounted: the exit's unmount and cleanup would then run through
+// the live mount and delete the container's files.
+func TestDockerExportAcrossExit(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	must(t, d, "run", "-d", "--name", "ex", "busybox", "sh", "-c", "echo kept > /keep; exec sleep 2")
+	waitFor(t, func() bool { _, err := docker(t, d, "cp", "ex:/keep", t.TempDir()); return err == nil })
+	// The reader stalls until the container has exited: the export blocks
+	// on a full pipe meanwhile, its fds open.
+	cmd := exec.Command("sh", "-c", "docker export ex | (sleep 4; wc -c)")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	if s := must(t, d, "inspect", "-f", "{{.State.Status}}", "ex"); strings.TrimSpace(s) != "exited" {
+		t.Fatalf("status %q", s)
+	}
+	if diff := must(t, d, "diff", "ex"); !strings.Contains(diff, "A /keep") {
+		t.Fatalf("the container's files are gone after the exit:\n%s", diff)
+	}
+	if s := must(t, d, "start", "-a", "ex"); s != "" {
+		t.Fatalf("start: %q", s)
+	}
+}
