@@ -68,6 +68,22 @@ func TestDockerContainerExtras(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(out, "back.txt")); string(b) != "from-host\n" {
 		t.Fatalf("round trip: %q", b)
 	}
+	// Owners: the container's root without -a, the file's own with -a.
+	owned := filepath.Join(out, "owned")
+	os.WriteFile(owned, []byte("o\n"), 0o640)
+	if err := os.Chown(owned, 1234, 4321); err != nil {
+		t.Fatal(err)
+	}
+	must(t, d, "cp", owned, "xx:/tmp/owned-root")
+	must(t, d, "cp", "-a", owned, "xx:/tmp/owned-kept")
+	for name, want := range map[string]string{"owned-root": "0/0", "owned-kept": "1234/4321"} {
+		cmd := exec.Command("sh", "-c", "docker cp xx:/tmp/"+name+" - | tar tv --numeric-owner")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+t.TempDir())
+		o, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(o), " "+want+" ") {
+			t.Fatalf("owner of %s: want %s: %v %s", name, want, err, o)
+		}
+	}
 	// "/." copies a directory's contents, into a new directory too.
 	must(t, d, "cp", "xx:/data/.", filepath.Join(out, "contents"))
 	if b, _ := os.ReadFile(filepath.Join(out, "contents", "secret")); string(b) != "own\n" {
