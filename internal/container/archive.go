@@ -327,11 +327,14 @@ func (s *Service) ExtractArchive(ctx context.Context, ref, p string, r io.Reader
 	_, _, err = layer.Apply(ctx, "/proc/self/fd/"+strconv.Itoa(dfd), pr, layer.ApplyOptions{Whiteouts: layer.ApplyWhiteouts})
 	pr.CloseWithError(errors.New("extraction ended"))
 	ferr := <-done
+	if err != nil {
+		if errdefs.ClassOf(ferr) != nil {
+			err = ferr // the filter's refusal is what stopped it
+		}
+		return errdefs.Invalidf("extract to %s: %v", p, err)
+	}
 	if ferr != nil {
 		return ferr
-	}
-	if err != nil {
-		return errdefs.Invalidf("extract to %s: %v", p, err)
 	}
 	s.publish(c, events.ActionExtractToDir)
 	return nil
