@@ -548,12 +548,12 @@ func newUnpauseCommand(c *CLI) *cobra.Command {
 	}
 }
 
-// bytesFlag parses docker's memory sizes ("64m", "1g"; "-1" for unlimited).
-type bytesFlag struct{ v int64 }
+// sizeValue is a pflag.Value for docker's memory sizes ("64m", "1g"; "-1" for unlimited).
+type sizeValue struct{ v int64 }
 
-func (b *bytesFlag) String() string { return fmt.Sprint(b.v) }
-func (b *bytesFlag) Type() string   { return "bytes" }
-func (b *bytesFlag) Set(s string) error {
+func (b *sizeValue) String() string { return fmt.Sprint(b.v) }
+func (b *sizeValue) Type() string   { return "bytes" }
+func (b *sizeValue) Set(s string) error {
 	if s == "-1" {
 		b.v = -1
 		return nil
@@ -564,7 +564,7 @@ func (b *bytesFlag) Set(s string) error {
 }
 
 func newUpdateCommand(c *CLI) *cobra.Command {
-	var mem, swap, reservation bytesFlag
+	var mem, swap, reservation sizeValue
 	var cpus float64
 	var shares, pids, quota, period int64
 	var cpusetCPUs, cpusetMems, restart string

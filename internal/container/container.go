@@ -60,6 +60,8 @@ type Container struct {
 	// ManualStop tells that a user stopped it, so `unless-stopped` does
 	// not bring it back when the daemon starts.
 	ManualStop bool
+	// Mounts are its volumes and binds, resolved at create.
+	Mounts []Mount `json:",omitempty"`
 }
 
 // Running reports whether the container's process is alive (running or

@@ -46,8 +46,9 @@ type Images interface {
 
 // SpecFiles are the host paths a container's spec binds in.
 type SpecFiles struct {
-	Rootfs                                  string // the mounted root filesystem
-	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
+	Rootfs                                  string        // the mounted root filesystem
+	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
+	Mounts                                  []specs.Mount // volumes and binds
 }
 
 // SpecFunc makes the OCI spec of c from its configuration and its image's.
@@ -67,6 +68,7 @@ type Config struct {
 	Store    Store
 	Images   Images
 	Spec     SpecFunc
+	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
 	// Health runs healthchecks (an exec); nil: healthchecks are not run.
@@ -206,6 +208,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
+	if c.Mounts, err = s.resolveMounts(ctx, hc, img.Config.Volumes); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.removeAnonymousVolumes(context.WithoutCancel(ctx), c) })
 	c.State.Status = StatusCreated
 	if err := s.cfg.Store.Put(ctx, c); err != nil {
 		return nil, err
@@ -326,6 +332,10 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	files.Rootfs = rootfs
+	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.releaseVolumes(context.WithoutCancel(ctx), c) })
 	spec, err := s.cfg.Spec(ctx, c, img, files)
 	if err != nil {
 		return err
@@ -447,6 +457,7 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	} else {
 		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
 	}
+	s.releaseVolumes(ctx, c)
 	ran := at.Sub(c.State.StartedAt)
 	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
@@ -719,6 +730,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return s.markDead(ctx, c, err)
 	}
 	s.index.remove(c)
+	if opts.Volumes || c.HostConfig.AutoRemove {
+		s.removeAnonymousVolumes(ctx, c)
+	}
 	s.publish(c, events.ActionDestroy)
 	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
 	return nil
@@ -759,7 +773,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		ID: c.ID, Created: apiTime(c.Created), Path: c.Path, Args: c.Args, State: c.State.API(),
 		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
 		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
-		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.mountPoints(),
 		NetworkSettings: &container.NetworkSettings{},
 	}, nil
 }
@@ -906,6 +920,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 			unlock()
 		case ok:
+			s.adoptVolumes(c)
 			if !c.Running() {
 				unlock := s.ops.lock(c.ID)
 				s.mutate(ctx, c.ID, func(c *Container) { c.State.SetRunning(t.Pid, c.State.StartedAt) })

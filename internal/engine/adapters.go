@@ -15,6 +15,7 @@ import (
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/spec"
+	"github.com/berth/berth/internal/volume"
 )
 
 // images gives the container service the image store.
@@ -49,9 +50,14 @@ func (a images) RemoveRootfs(ctx context.Context, id string) error {
 	return a.store.RemoveRootfs(ctx, id)
 }
 
-// makeSpec is the container service's spec generator: the container's and
-// its image's configuration, its mounted rootfs and /etc files.
-func makeSpec(ctx context.Context, c *container.Container, img container.Image, f container.SpecFiles) (*specs.Spec, error) {
+// specGen is the container service's spec generator.
+type specGen struct {
+	initPath string // berth's tiny init, bound at /sbin/docker-init for --init
+}
+
+// makeSpec makes a container's spec from its and its image's
+// configuration, its mounted rootfs and /etc files.
+func (g specGen) makeSpec(ctx context.Context, c *container.Container, img container.Image, f container.SpecFiles) (*specs.Spec, error) {
 	return spec.Generate(spec.Input{
 		ID: c.ID, Config: c.Config, Host: c.HostConfig, Image: img.Config,
 		Path: c.Path, Args: c.Args, RootfsPath: f.Rootfs,
@@ -60,6 +66,8 @@ func makeSpec(ctx context.Context, c *container.Container, img container.Image, 
 		CgroupNS:         cgroupV2(),
 		LookupDevice:     spec.HostDevices,
 		HostCapabilities: hostCaps(),
+		InitPath:         g.initPath,
+		Mounts:           f.Mounts,
 	})
 }
 
@@ -75,6 +83,14 @@ var hostCaps = sync.OnceValue(func() []string {
 func cgroupV2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return err == nil
+}
+
+// volumeAdapter gives the container service the volume service.
+type volumeAdapter struct{ *volume.Service }
+
+// Remove removes an anonymous volume its container no longer needs.
+func (a volumeAdapter) Remove(ctx context.Context, name string) error {
+	return a.Service.Remove(ctx, name, false)
 }
 
 // CommitRootfs makes an image of a container's rootfs (docker commit).
