@@ -37,7 +37,8 @@ type containerOptions struct {
 	hostname    string
 	stopSignal  string
 	stopTimeout int
-	host        hostOptions // isolation, storage and resources (hostflags.go)
+	host        hostOptions   // isolation, storage and resources (hostflags.go)
+	health      healthOptions // health.go
 }
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
@@ -57,6 +58,7 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
 	o.host.addFlags(f)
+	o.health.addFlags(f)
 	f.SetInterspersed(false) // `run IMAGE CMD -x`: flags after the image belong to CMD
 }
 
@@ -77,6 +79,9 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 	if cmd.Flags().Changed("stop-timeout") {
 		t := o.stopTimeout
 		cfg.StopTimeout = &t
+	}
+	if err := o.health.apply(cmd, cfg); err != nil {
+		return container.CreateRequest{}, err
 	}
 	for _, l := range o.labels {
 		k, v, _ := strings.Cut(l, "=")

@@ -35,6 +35,8 @@ type State struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is the healthcheck's state; nil without a healthcheck.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is a container's record, as the metadata store keeps it.
@@ -70,7 +72,7 @@ func (c *Container) Running() bool {
 
 // SetRunning records a start.
 func (s *State) SetRunning(pid int, at time.Time) {
-	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled = StatusRunning, pid, 0, "", false
+	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled, s.Health = StatusRunning, pid, 0, "", false, nil
 	s.StartedAt, s.FinishedAt = at, time.Time{}
 }
 
@@ -94,7 +96,7 @@ func (s *State) SetFailed(code int, err error, at time.Time, everRan bool) {
 func (s State) Describe(now time.Time) string {
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + s.healthSuffix()
 	case StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case StatusRestarting:
@@ -126,7 +128,20 @@ func (s State) API() *container.State {
 		Error:      s.Error,
 		StartedAt:  apiTime(s.StartedAt),
 		FinishedAt: apiTime(s.FinishedAt),
+		Health:     s.Health,
 	}
+}
+
+// healthSuffix is what `docker ps` appends to "Up ...": " (healthy)",
+// " (unhealthy)", " (health: starting)".
+func (s State) healthSuffix() string {
+	if s.Health == nil {
+		return ""
+	}
+	if s.Health.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(s.Health.Status) + ")"
 }
 
 // apiTime formats a time as Docker does in inspect; the zero time is

@@ -71,6 +71,8 @@ type Config struct {
 	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
+	// Health runs healthchecks (an exec); nil: healthchecks are not run.
+	Health HealthProber
 }
 
 // Service owns the containers. All methods are safe for concurrent use.
@@ -92,6 +94,8 @@ type Service struct {
 	ops keyedMutex
 	// lifetime is the daemon's context: restarts by policy run under it.
 	lifetime context.Context
+	// health are the healthcheck loops (health.go).
+	health healthMonitors
 }
 
 type pendingRestart struct {
@@ -158,6 +162,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		hc = &container.HostConfig{}
 	}
 	if err := validateHostConfig(hc); err != nil {
+		return nil, err
+	}
+	if err := ValidateHealthConfig(req.Config.Healthcheck); err != nil { // health.go
 		return nil, err
 	}
 	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
@@ -368,6 +375,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	s.publish(c, events.ActionStart)
+	s.startHealth(ctx, c, img) // health.go
 	return nil
 }
 
@@ -446,10 +454,12 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
+	} else {
+		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
 	}
 	s.releaseVolumes(ctx, c)
-	os.RemoveAll(s.bundle(c.ID))
 	ran := at.Sub(c.State.StartedAt)
+	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
@@ -498,6 +508,9 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	if err := s.cfg.Monitor.Kill(ctx, c.ID, int(sig), false); err != nil {
 		return err
+	}
+	if c.State.Status == StatusPaused {
+		s.thawAfterKill(ctx, c.ID) // resources.go
 	}
 	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: events.ActionKill,
 		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"signal": fmt.Sprint(int(sig))})}})

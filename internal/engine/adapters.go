@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/container"
+	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/spec"
@@ -89,4 +91,45 @@ type volumeAdapter struct{ *volume.Service }
 // Remove removes an anonymous volume its container no longer needs.
 func (a volumeAdapter) Remove(ctx context.Context, name string) error {
 	return a.Service.Remove(ctx, name, false)
+}
+
+// CommitRootfs makes an image of a container's rootfs (docker commit).
+func (a images) CommitRootfs(ctx context.Context, id, imageID string, opts container.ImageCommit) (string, error) {
+	img, err := a.store.Commit(ctx, id, imageID, image.CommitOptions{Ref: opts.Ref, Config: opts.Config, Comment: opts.Comment, Author: opts.Author})
+	if err != nil {
+		return "", err
+	}
+	return img.ID.String(), nil
+}
+
+// RootfsUsage is the space of a container's own changes.
+func (a images) RootfsUsage(ctx context.Context, id string) (int64, error) {
+	return a.store.RootfsUsage(ctx, id)
+}
+
+// RootfsLayers returns the overlay directories of a container's rootfs
+// (docker diff).
+func (a images) RootfsLayers(ctx context.Context, id string) (string, []string, error) {
+	sn := a.store.Snapshotter()
+	key := "container-" + id
+	upper, overlayWh, ok := sn.ApplyDir(key)
+	if !ok {
+		return "", nil, errdefs.NotFoundf("container %s has no root filesystem", id)
+	}
+	if !overlayWh {
+		return "", nil, errdefs.NotImplemented(errors.New("docker diff needs the overlay snapshotter"))
+	}
+	mounts, err := sn.Mounts(ctx, key)
+	if err != nil {
+		return "", nil, err
+	}
+	var lowers []string
+	for _, m := range mounts {
+		for _, o := range m.Options {
+			if v, ok := strings.CutPrefix(o, "lowerdir="); ok {
+				lowers = append(lowers, strings.Split(v, ":")...)
+			}
+		}
+	}
+	return upper, lowers, nil
 }
