@@ -955,17 +955,26 @@ func (s *Service) cleanOrphans(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		id := e.Name()
-		c, err := s.index.get(id)
-		if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
-			continue
-		}
-		if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
-			log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
-			continue
-		}
-		os.RemoveAll(s.bundle(id))
+		s.cleanOrphan(ctx, e.Name())
 	}
+}
+
+// cleanOrphan removes the mounted rootfs and bundle of container id unless
+// it runs. It holds the container's lock: the daemon may already be
+// starting it (requests are served while it reconciles), and a start's
+// bundle must not vanish under it.
+func (s *Service) cleanOrphan(ctx context.Context, id string) {
+	unlock := s.ops.lock(id)
+	defer unlock()
+	c, err := s.index.get(id)
+	if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
+		return
+	}
+	if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
+		log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
+		return
+	}
+	os.RemoveAll(s.bundle(id))
 }
 
 // WatchExits applies the monitor's exit announcements until ctx ends,
