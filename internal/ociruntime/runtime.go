@@ -227,8 +227,15 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return 2 + len(extra)
 	}
 	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), fdOf(fifo), fdOf(console), len(o.ExtraFiles))
+	// The init binary is exec'd through its number in the child: passed
+	// among the child's files, Go places it there. Its number in this
+	// process could be taken over by Go's own dup3s in the child before the
+	// exec (the slot just above the highest passed fd), which under many
+	// concurrent creates made the exec hit a pipe (EACCES). The init marks
+	// it close-on-exec with every fd above the preserved ones.
+	exeFD := fdOf(exe)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       args,
 		Env:        initEnv(fds),
 		Dir:        bundle,
