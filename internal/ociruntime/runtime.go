@@ -231,9 +231,10 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	// among the child's files, Go places it there. Its number in this
 	// process could be taken over by Go's own dup3s in the child before the
 	// exec (the slot just above the highest passed fd), which under many
-	// concurrent creates made the exec hit a pipe (EACCES). The init marks
-	// it close-on-exec with every fd above the preserved ones.
+	// concurrent creates made the exec hit a pipe (EACCES). The init closes
+	// it first thing.
 	exeFD := fdOf(exe)
+	fds += "," + strconv.Itoa(exeFD)
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       args,
