@@ -473,7 +473,6 @@ func joinAndStart(cmd *exec.Cmd, joins []nsJoin) error {
 	return cmd.Start()
 }
 
-
 // Start lifts the start barrier of a created container: its init execs the
 // user's process. Start returns once it has (so `state` says running only
 // of the user's process), after the poststart hooks.
