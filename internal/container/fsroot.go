@@ -142,7 +142,9 @@ func (s *Service) openRoot(ctx context.Context, ref string, withVolumes bool) (_
 // filesystem is not changed. Read-only mounts are remounted read-only.
 func bindMounts(root int, mounts []Mount) error {
 	ms := append([]Mount(nil), mounts...)
-	slices.SortStableFunc(ms, func(a, b Mount) int { return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/") })
+	slices.SortStableFunc(ms, func(a, b Mount) int {
+		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
+	})
 	for _, m := range ms {
 		if m.Source == "" || m.Destination == "" {
 			continue
