@@ -62,8 +62,10 @@ func NewRootCommand() *cobra.Command {
 		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c),
-		newBuildCommand(c),
+		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
+		newInfoCommand(c), newContainerCommand(c), newBuildCommand(c),
 	)
+	root.AddCommand(extraCommands(c)...) // extras.go
 	return root
 }
 
