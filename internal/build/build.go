@@ -93,7 +93,8 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	}
 	defer os.RemoveAll(dir)
 	ctxDir := filepath.Join(dir, "context")
-	if err := extractContext(ctx, ctxTar, ctxDir); err != nil {
+	sums, err := extractContext(ctx, ctxTar, ctxDir)
+	if err != nil {
 		return nil, err
 	}
 	dfName := opts.Dockerfile
@@ -139,7 +140,7 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 		}
 		labelNode = lr.AST.Children[0]
 	}
-	bs := &buildState{b: b, opts: opts, out: out, ctxDir: ctxDir, tmp: dir, lex: shell.NewLex(res.EscapeToken), stages: map[string]string{}, labels: labelNode}
+	bs := &buildState{b: b, opts: opts, out: out, ctxDir: ctxDir, tmp: dir, lex: shell.NewLex(res.EscapeToken), stages: map[string]string{}, labels: labelNode, sums: sums}
 	id, err := bs.run(ctx, res.AST)
 	if err != nil {
 		return nil, err
@@ -158,6 +159,7 @@ type buildState struct {
 	opts   Options
 	out    io.Writer
 	ctxDir string
+	sums   fileSums // of the context's files
 	tmp    string
 	lex    *shell.Lex
 

@@ -1,6 +1,10 @@
 package build
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,4 +145,84 @@ func FuzzDockerignore(f *testing.F) {
 			t.Fatalf("the Dockerfile went: %v", err)
 		}
 	})
+}
+
+type tarEntry struct {
+	name, link, body string
+	typ              byte
+}
+
+func makeTar(t *testing.T, entries []tarEntry) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: 0o644, Size: int64(len(e.body))}
+		if e.typ == tar.TypeDir {
+			hdr.Mode = 0o755
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(e.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
+func TestExtractContext(t *testing.T) {
+	big := strings.Repeat("x", 3<<20) // hashed on the side while written
+	dir := filepath.Join(t.TempDir(), "ctx")
+	sums, err := extractContext(context.Background(), makeTar(t, []tarEntry{
+		{name: "Dockerfile", body: "FROM scratch\n", typ: tar.TypeReg},
+		{name: "d/", typ: tar.TypeDir},
+		{name: "d/big", body: big, typ: tar.TypeReg},
+		{name: "d/hard", link: "d/big", typ: tar.TypeLink},
+		{name: "l", link: "/etc", typ: tar.TypeSymlink},
+	}), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sums["d/big"], sha256.Sum256([]byte(big)); got != want {
+		t.Errorf("sum of d/big = %x, want %x", got, want)
+	}
+	if sums["d/hard"] != sums["d/big"] {
+		t.Error("hard link has no sum")
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "d/big")); err != nil || string(data) != big {
+		t.Errorf("d/big: %v", err)
+	}
+}
+
+// TestExtractContextEscapes: no entry of a context can write outside it.
+func TestExtractContextEscapes(t *testing.T) {
+	for name, entries := range map[string][]tarEntry{
+		"through a symlink":          {{name: "l", link: "/", typ: tar.TypeSymlink}, {name: "l/escaped", body: "x", typ: tar.TypeReg}},
+		"through a relative symlink": {{name: "l", link: "../..", typ: tar.TypeSymlink}, {name: "l/escaped", body: "x", typ: tar.TypeReg}},
+		"hard link out":              {{name: "h", link: "../../../etc/hostname", typ: tar.TypeLink}},
+		"dotdot is clamped":          {{name: "../../escaped", body: "x", typ: tar.TypeReg}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			top := t.TempDir()
+			dir := filepath.Join(top, "a", "ctx")
+			_, _ = extractContext(context.Background(), makeTar(t, entries), dir)
+			var outside []string
+			_ = filepath.Walk(top, func(p string, fi os.FileInfo, err error) error {
+				if err == nil && !strings.HasPrefix(p, dir) && fi.Name() == "escaped" {
+					outside = append(outside, p)
+				}
+				return nil
+			})
+			if len(outside) > 0 {
+				t.Fatalf("wrote outside the context: %v", outside)
+			}
+			if _, err := os.Stat("/escaped"); err == nil {
+				t.Fatal("wrote /escaped")
+			}
+		})
+	}
 }

@@ -164,7 +164,11 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 		}
 		srcs = append(srcs, m...)
 	}
-	hash, err := contentHash(srcs, srcRoot)
+	var sums fileSums
+	if c.From == "" {
+		sums = s.sums
+	}
+	hash, err := contentHash(srcs, srcRoot, sums)
 	if err != nil {
 		return err
 	}
@@ -255,7 +259,7 @@ func (s *buildState) matchSources(root, p string) ([]source, error) {
 
 // contentHash hashes what the sources hold: names, modes, owners, link
 // targets and file contents.
-func contentHash(srcs []source, root string) (string, error) {
+func contentHash(srcs []source, root string, sums fileSums) (string, error) {
 	h := sha256.New()
 	for _, src := range srcs {
 		err := filepath.WalkDir(src.abs, func(p string, d fs.DirEntry, err error) error {
@@ -277,12 +281,20 @@ func contentHash(srcs []source, root string) (string, error) {
 				}
 				fmt.Fprintf(h, "%s\x00", t)
 			case fi.Mode().IsRegular():
+				fmt.Fprintf(h, "%d\x00", fi.Size())
+				if rel, err := filepath.Rel(root, p); err == nil && sums != nil {
+					if sum, ok := sums[filepath.ToSlash(rel)]; ok {
+						h.Write(sum[:])
+						return nil
+					}
+				}
 				f, err := os.Open(p)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(h, "%d\x00", fi.Size())
-				_, err = io.Copy(h, f)
+				fh := sha256.New()
+				_, err = io.Copy(fh, f)
+				h.Write(fh.Sum(nil))
 				f.Close()
 				if err != nil {
 					return err
