@@ -87,8 +87,11 @@ func (s *buildState) workdir(ctx context.Context, n *parser.Node, cfg dockerspec
 			if err := os.MkdirAll(p, 0o755); err != nil {
 				return fmt.Errorf("WORKDIR %s: %w", cfg.WorkingDir, err)
 			}
+			if err := s.b.images.UnmountRootfs(ctx, id, root); err != nil {
+				return err
+			}
 			img, err := s.b.images.BuildStep(ctx, image.BuildStepOptions{
-				Parent: s.imageID, Rootfs: id, Config: cfg,
+				Parent: s.imageID, Rootfs: id, Config: cfg, Adopt: true,
 				History: ocispec.History{CreatedBy: "/bin/sh -c #(nop) WORKDIR " + cfg.WorkingDir},
 			})
 			if err != nil {
@@ -198,8 +201,11 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 			if err := copyInto(ctx, root, srcs, dest, owner, mode, c.Add && c.From == ""); err != nil {
 				return err
 			}
+			if err := s.b.images.UnmountRootfs(ctx, id, root); err != nil {
+				return err
+			}
 			img, err := s.b.images.BuildStep(ctx, image.BuildStepOptions{
-				Parent: s.imageID, Rootfs: id, Config: cfg,
+				Parent: s.imageID, Rootfs: id, Config: cfg, Adopt: true,
 				History: ocispec.History{CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) %s %s in %s ", strings.ToLower(c.Name), hash[:min(len(hash), 20)], dest)},
 			})
 			if err != nil {

@@ -25,6 +25,9 @@ type BuildStepOptions struct {
 	Config dockerspec.DockerOCIImageConfig
 	// History is the step's history entry; EmptyLayer and Created are set here.
 	History ocispec.History
+	// Adopt says Rootfs is unmounted and done with: its snapshot becomes the
+	// new layer's committed snapshot instead of unpacking the layer again.
+	Adopt bool
 }
 
 // BuildStep records the image of one build step: Parent's layers, plus the
@@ -73,6 +76,14 @@ func (s *Store) BuildStep(ctx context.Context, opts BuildStepOptions) (*Image, e
 		}
 		layers = append(layers, ldesc)
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
+		if opts.Adopt {
+			chains := ChainIDs(cfg.RootFS.DiffIDs)
+			top := chains[len(chains)-1].String()
+			if _, err := s.cfg.Snapshotter.Stat(ctx, top); err != nil {
+				// On failure create below unpacks the layer as usual.
+				_ = s.cfg.Snapshotter.Commit(ctx, top, rootfsKey(opts.Rootfs))
+			}
+		}
 	}
 	cfg.Created = &now
 	cfg.Config = opts.Config
