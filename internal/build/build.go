@@ -296,6 +296,8 @@ func (s *buildState) run(ctx context.Context, ast *parser.Node) (string, error) 
 	return s.imageID, nil
 }
 
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // builtinArgs are the proxy args Docker accepts without an ARG.
 var builtinArgs = map[string]bool{
 	"HTTP_PROXY": true, "http_proxy": true, "HTTPS_PROXY": true, "https_proxy": true,
@@ -359,6 +361,7 @@ func (s *buildState) from(ctx context.Context, st *instructions.Stage, metaArgs 
 	}
 	if strings.EqualFold(base, "scratch") {
 		s.printf(" ---> \n")
+		s.config.Env = []string{defaultPath}
 		return nil
 	}
 	if id, ok := s.stages[strings.ToLower(base)]; ok {
@@ -379,6 +382,10 @@ func (s *buildState) from(ctx context.Context, st *instructions.Stage, metaArgs 
 	}
 	s.config = img.Config.Config
 	s.config.Env = append([]string(nil), s.config.Env...)
+	if !hasEnv(s.config.Env, "PATH") {
+		// As Docker: a base without PATH gets the default one.
+		s.config.Env = append(s.config.Env, defaultPath)
+	}
 	s.printf(" ---> %s\n", image.ShortID(img.ID))
 	if len(s.config.OnBuild) > 0 {
 		triggers := s.config.OnBuild

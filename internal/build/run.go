@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -13,6 +14,7 @@ import (
 	"github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/logs"
 )
 
@@ -55,8 +57,11 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 		s.printf(" ---> Running in %s\n", container.ShortID(ctr.ID))
 		defer func() {
 			rctx := context.WithoutCancel(ctx)
-			if rerr := b.containers.Remove(rctx, ctr.ID, container.RemoveOptions{Force: true}); rerr != nil && err == nil {
-				err = rerr
+			if rerr := b.containers.Remove(rctx, ctr.ID, container.RemoveOptions{Force: true}); rerr != nil {
+				log.From(ctx).Warn("remove build container", "container", container.ShortID(ctr.ID), "err", rerr)
+				if err == nil {
+					err = rerr
+				}
 			}
 			if err == nil {
 				s.printf("Removing intermediate container %s\n", container.ShortID(ctr.ID))
@@ -83,6 +88,10 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 		case res = <-waitc:
 		case <-ctx.Done():
 			_ = b.containers.Kill(context.WithoutCancel(ctx), ctr.ID, "KILL")
+			select { // let it exit before it is removed
+			case <-waitc:
+			case <-time.After(10 * time.Second):
+			}
 			close(done)
 			<-logDone
 			return "", ctx.Err()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -67,8 +68,8 @@ func summarize(t *testing.T, d *testutil.Daemon, img string, paths []string) bui
 
 // TestDockerBuildCorpus builds each testdata/build/<case> with the docker
 // CLI's legacy builder against berth and compares the image with the
-// case's golden.json (written from Docker's legacy builder's result, see
-// docs/design/build.md; -update rewrites it from berth's).
+// case's golden.json, which TestDockerBuildCorpusDockerd -update writes
+// from Docker's legacy builder (berth-only cases: this test's -update).
 func TestDockerBuildCorpus(t *testing.T) {
 	requireDockerCLI(t)
 	d := testutil.StartDaemon(t)
@@ -94,7 +95,7 @@ func TestDockerBuildCorpus(t *testing.T) {
 			}
 			got := summarize(t, d, tag, paths)
 			golden := filepath.Join(dir, "golden.json")
-			if *updateGolden {
+			if _, err := os.Stat(filepath.Join(dir, "berth-only")); err == nil && *updateGolden {
 				data, _ := json.MarshalIndent(got, "", "  ")
 				if err := os.WriteFile(golden, append(data, '\n'), 0o644); err != nil {
 					t.Fatal(err)
@@ -188,6 +189,13 @@ func TestDockerBuildCorpusDockerd(t *testing.T) {
 				paths = strings.Fields(string(data))
 			}
 			got := summarize(t, d, tag, paths)
+			if *updateGolden {
+				data, _ := json.MarshalIndent(got, "", "  ")
+				if err := os.WriteFile(filepath.Join(dir, "golden.json"), append(data, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			gd, _ := json.Marshal(got)
 			got = buildSummary{}
 			_ = json.Unmarshal(gd, &got)
@@ -230,20 +238,31 @@ func imageID(t *testing.T, d *testutil.Daemon, ref string) string {
 	return strings.TrimSpace(out)
 }
 
-// requireClean checks that builds left no container and no mount behind.
-func requireClean(t *testing.T, d *testutil.Daemon) {
+// leftovers describes what builds left behind: containers, mounts under
+// the data root, build directories; "" when there is nothing.
+func leftovers(t *testing.T, d *testutil.Daemon) string {
 	t.Helper()
-	if out, err := docker(t, d, "ps", "-aq"); err != nil || strings.TrimSpace(out) != "" {
-		t.Fatalf("containers left behind: %v\n%s", err, out)
+	var out []string
+	if ps, err := docker(t, d, "ps", "-aq"); err != nil || strings.TrimSpace(ps) != "" {
+		out = append(out, fmt.Sprintf("containers: %q (%v)", ps, err))
 	}
 	if m, err := testutil.MountsUnder(d.DataRoot); err != nil || len(m) > 0 {
-		t.Fatalf("mounts left behind: %v %v", m, err)
+		out = append(out, fmt.Sprintf("mounts: %v (%v)", m, err))
 	}
 	ents, _ := os.ReadDir(filepath.Join(d.DataRoot, "tmp"))
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), "build-") {
-			t.Fatalf("build dir left behind: %s", e.Name())
+			out = append(out, "build dir "+e.Name())
 		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// requireClean checks that builds left nothing behind.
+func requireClean(t *testing.T, d *testutil.Daemon) {
+	t.Helper()
+	if l := leftovers(t, d); l != "" {
+		t.Fatalf("left behind: %s", l)
 	}
 }
 
@@ -449,17 +468,16 @@ func TestBuildCancel(t *testing.T) {
 	}
 	// The daemon cleans up after the request is gone: poll for it.
 	for i := 0; ; i++ {
-		out, _ := docker(t, d, "ps", "-aq")
-		m, _ := testutil.MountsUnder(d.DataRoot)
-		if strings.TrimSpace(out) == "" && len(m) == 0 {
+		l := leftovers(t, d)
+		if l == "" {
 			break
 		}
 		if i > 200 {
-			t.Fatalf("left behind after cancel: containers %q, mounts %v", out, m)
+			t.Fatalf("left behind after cancel: %s", l)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	requireClean(t, d)
+	requireClean(t, d) // and it stays so
 	if out, err := docker(t, d, "image", "inspect", "cancelled"); err == nil {
 		t.Fatalf("a cancelled build was tagged:\n%s", out)
 	}
