@@ -134,6 +134,8 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	volumes.SetUsers(e.containers.VolumeUsers)
+	builder := build.New(e.images, e.containers, e.meta, filepath.Join(cfg.DataRoot, "tmp"))
+	builder.Cleanup(ctx)
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
 			Logger:     log.From(ctx),
@@ -143,7 +145,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Volumes:    volumes,
 			Containers: e.containers,
 			Images:     e.images,
-			Builder:    build.New(e.images, e.containers, e.meta, filepath.Join(cfg.DataRoot, "tmp")),
+			Builder:    builder,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

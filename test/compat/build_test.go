@@ -486,3 +486,21 @@ func TestBuildCancel(t *testing.T) {
 func tarContext(w io.Writer, dir string) error {
 	return testutil.TarDir(w, dir)
 }
+
+// TestBuildCrashLeftovers: a build directory a crashed daemon left behind
+// is gone after the next start.
+func TestBuildCrashLeftovers(t *testing.T) {
+	d := testutil.StartDaemon(t)
+	stale := filepath.Join(d.DataRoot, "tmp", "build-123", "context")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.Kill()
+	testutil.RestartDaemon(t, d)
+	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
+		t.Fatalf("stale build dir still there: %v", err)
+	}
+}
