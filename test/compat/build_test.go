@@ -504,3 +504,29 @@ func TestBuildCrashLeftovers(t *testing.T) {
 		t.Fatalf("stale build dir still there: %v", err)
 	}
 }
+
+// TestDockerBuildDockerfileElsewhere: the docker CLI's -f outside the
+// context and -f - (Dockerfile on stdin) both reach berth's builder.
+func TestDockerBuildDockerfileElsewhere(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	ctx := writeContext(t, map[string]string{"f.txt": "f\n"})
+	other := writeContext(t, map[string]string{"My.Dockerfile": "FROM busybox\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/f.txt\"]\n"})
+	if out, err := dockerBuild(t, d, "-f", filepath.Join(other, "My.Dockerfile"), "-t", "elsewhere", ctx); err != nil {
+		t.Fatalf("-f outside the context: %v\n%s", err, out)
+	}
+	if out, _ := docker(t, d, "run", "--rm", "elsewhere"); out != "f\n" {
+		t.Fatalf("elsewhere runs %q", out)
+	}
+	cmd := exec.Command("docker", "build", "-f", "-", "-t", "stdin", ctx)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+t.TempDir(), "DOCKER_BUILDKIT=0")
+	cmd.Stdin = strings.NewReader("FROM busybox\nENV FROM_STDIN=1\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("-f -: %v\n%s", err, out)
+	}
+	if out, _ := docker(t, d, "image", "inspect", "--format", "{{.Config.Env}}", "stdin"); !strings.Contains(out, "FROM_STDIN=1") {
+		t.Fatalf("stdin image env %q", out)
+	}
+	requireClean(t, d)
+}
