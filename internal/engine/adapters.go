@@ -54,6 +54,7 @@ func makeSpec(ctx context.Context, c *container.Container, img container.Image, 
 		Path: c.Path, Args: c.Args, RootfsPath: f.Rootfs,
 		Users:        spec.RootfsUserDB{Rootfs: f.Rootfs},
 		HostnamePath: f.HostnamePath, HostsPath: f.HostsPath, ResolvConfPath: f.ResolvConfPath,
+		NetNSPath:    f.NetNSPath,
 		CgroupNS:     cgroupV2(),
 		LookupDevice: spec.HostDevices,
 	})

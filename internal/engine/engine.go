@@ -30,6 +30,7 @@ import (
 	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	// Binary is the berth executable the monitor runs as (and re-executes
 	// as each container's init); empty means this process's own.
 	Binary string
+	// HostNetNS is the network namespace bridges, veths, nftables rules
+	// and DNS servers go in; empty means the daemon's own. Tests give a
+	// fresh one, so they never touch the host's networking.
+	HostNetNS string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -64,6 +69,7 @@ type Engine struct {
 	meta       *metadata.DB
 	images     *image.Store
 	containers *container.Service
+	networks   *network.Service
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -114,6 +120,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
+		return nil, fmt.Errorf("networks: %w", err)
+	}
 	mon, err := startMonitor(ctx, cfg.ExecRoot, cfg.Binary)
 	if err != nil {
 		return nil, err
@@ -121,7 +130,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	e.containers, err = container.New(ctx, container.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: makeSpec,
-		Monitor: mon, Events: e.events,
+		Monitor: mon, Events: e.events, Network: networks{svc: e.networks, images: e.images},
 	})
 	if err != nil {
 		return nil, err
@@ -135,6 +144,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Volumes:    volumes,
 			Containers: e.containers,
 			Images:     e.images,
+			Networks:   networkBackend{svc: e.networks, containers: e.containers},
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -176,6 +186,10 @@ func (e *Engine) Close() {
 		l.Close()
 	}
 	e.listeners = nil
+	if e.networks != nil {
+		e.networks.Close()
+		e.networks = nil
+	}
 	if e.meta != nil {
 		e.meta.Close()
 		e.meta = nil
