@@ -52,7 +52,7 @@ type Container struct {
 	// Endpoints are the networks it joins beyond its network mode's, with
 	// aliases and addresses (NetworkingConfig, `network connect`).
 	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
-	State      State
+	State     State
 	// RestartCount counts restarts by the restart policy since the last
 	// start by a user.
 	RestartCount int

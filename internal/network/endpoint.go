@@ -27,8 +27,8 @@ type AttachRequest struct {
 	Ports       network.PortMap
 	PublishAll  bool
 	Exposed     network.PortSet
-	Links       []string   // legacy --link name:alias
-	DNS         []string   // --dns: the embedded server forwards to these
+	Links       []string // legacy --link name:alias
+	DNS         []string // --dns: the embedded server forwards to these
 }
 
 // Attachment is what the container gets: the namespace to join and what
