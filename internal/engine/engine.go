@@ -121,7 +121,18 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		return nil, err
 	}
 	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
-		return nil, fmt.Errorf("networks: %w", err)
+		if os.Geteuid() == 0 {
+			return nil, fmt.Errorf("networks: %w", err)
+		}
+		// Without root there are no bridges or rules to make: containers
+		// get an empty network namespace, as with --network none.
+		log.From(ctx).Warn("networking is unavailable; containers get no network", "err", err)
+		e.networks = nil
+	}
+	var netw container.Network
+	var netAPI dockerapi.NetworkBackend
+	if e.networks != nil {
+		netw = networks{svc: e.networks, images: e.images}
 	}
 	mon, err := startMonitor(ctx, cfg.ExecRoot, cfg.Binary)
 	if err != nil {
@@ -130,10 +141,13 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	e.containers, err = container.New(ctx, container.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: makeSpec,
-		Monitor: mon, Events: e.events, Network: networks{svc: e.networks, images: e.images},
+		Monitor: mon, Events: e.events, Network: netw,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if e.networks != nil {
+		netAPI = networkBackend{svc: e.networks, containers: e.containers}
 	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
@@ -144,7 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Volumes:    volumes,
 			Containers: e.containers,
 			Images:     e.images,
-			Networks:   networkBackend{svc: e.networks, containers: e.containers},
+			Networks:   netAPI,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

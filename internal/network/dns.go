@@ -27,6 +27,8 @@ type dnsServer struct {
 	internal bool
 	conn     net.PacketConn
 	done     chan struct{}
+	// names finds the addresses of a name on the network (d.lookup).
+	names func(name string) ([]netip.Addr, bool)
 }
 
 // startDNS starts the server of n. A server that cannot listen is logged
@@ -47,6 +49,7 @@ func (s *Service) startDNS(ctx context.Context, n *Network) {
 		return
 	}
 	d := &dnsServer{svc: s, netID: n.ID, internal: n.Internal, conn: conn, done: make(chan struct{})}
+	d.names = d.lookup
 	s.dns[n.ID] = d
 	go d.serve(context.WithoutCancel(ctx))
 }
@@ -85,7 +88,7 @@ func (d *dnsServer) answer(ctx context.Context, q []byte, from net.Addr) []byte 
 		return nil
 	}
 	name := strings.ToLower(strings.TrimSuffix(question.Name.String(), "."))
-	ips, known := d.lookup(name)
+	ips, known := d.names(name)
 	if !known {
 		if d.internal {
 			return reply(hdr, question, dnsmessage.RCodeServerFailure, nil)
