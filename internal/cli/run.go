@@ -37,6 +37,7 @@ type containerOptions struct {
 	hostname    string
 	stopSignal  string
 	stopTimeout int
+	net         netOptions
 }
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
@@ -55,6 +56,7 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
+	o.net.addFlags(f)
 	f.SetInterspersed(false) // `run IMAGE CMD -x`: flags after the image belong to CMD
 }
 
@@ -95,7 +97,11 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 		}
 		hc.LogConfig.Config[k] = v
 	}
-	return container.CreateRequest{Config: cfg, HostConfig: hc}, nil
+	req := container.CreateRequest{Config: cfg, HostConfig: hc}
+	if err := o.net.apply(&req); err != nil {
+		return container.CreateRequest{}, err
+	}
+	return req, nil
 }
 
 func newCreateCommand(c *CLI) *cobra.Command {
