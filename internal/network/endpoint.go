@@ -126,6 +126,9 @@ func settingsFor(m map[string]*network.EndpointSettings, n *Network) *network.En
 	if es := m[n.ID]; es != nil {
 		return es
 	}
+	if es := m["default"]; es != nil && n.Name == DefaultNetwork {
+		return es
+	}
 	return &network.EndpointSettings{}
 }
 

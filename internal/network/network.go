@@ -460,6 +460,9 @@ func (s *Service) Get(ref string) (*Network, error) {
 }
 
 func findNetwork(nets []*Network, ref string) (*Network, error) {
+	if ref == "default" { // the docker CLI's name for the default network mode
+		ref = DefaultNetwork
+	}
 	if ref == "" {
 		return nil, errdefs.NotFoundf("network %q not found", ref)
 	}
