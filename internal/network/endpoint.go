@@ -105,9 +105,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 			if n.userDefined() {
 				att.Nameserver = n.Gateway
 			}
-			for _, l := range ep.Links {
-				att.Hosts = append(att.Hosts, l)
-			}
+			att.Hosts = append(att.Hosts, ep.Links...)
 		}
 	}
 	if err := s.applyLocked(); err != nil {

@@ -52,41 +52,6 @@ func applyRules(netnsFd int, rs Ruleset) error {
 	return nil
 }
 
-// deleteRules removes berth's table, if it is there.
-func deleteRules(netnsFd int) error {
-	conn, err := nftConn(netnsFd)
-	if err != nil {
-		return err
-	}
-	defer conn.CloseLasting()
-	table := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
-	conn.AddTable(table)
-	conn.DelTable(table)
-	if err := conn.Flush(); err != nil {
-		return fmt.Errorf("delete nftables table %s: %w", TableName, err)
-	}
-	return nil
-}
-
-// tableExists reports whether berth's table is in the kernel.
-func tableExists(netnsFd int) (bool, error) {
-	conn, err := nftConn(netnsFd)
-	if err != nil {
-		return false, err
-	}
-	defer conn.CloseLasting()
-	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return false, err
-	}
-	for _, t := range tables {
-		if t.Name == TableName {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 func nftConn(netnsFd int) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if netnsFd >= 0 {

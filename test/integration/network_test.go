@@ -285,7 +285,7 @@ func TestNetworks(t *testing.T) {
 		}
 	})
 	t.Run("other networks cannot reach it", func(t *testing.T) {
-		out, code := runIn(t, c, nil, onNetwork("back"), "sh", "-c", httpGet(webIP))
+		out, _ := runIn(t, c, nil, onNetwork("back"), "sh", "-c", httpGet(webIP))
 		if strings.Contains(out, "hello-from-web") {
 			t.Fatalf("a container on back reached web on front: %s", out)
 		}
@@ -293,7 +293,7 @@ func TestNetworks(t *testing.T) {
 		if strings.Contains(out, "hello-from-web") {
 			t.Fatalf("a container on the default bridge reached web on front: %s", out)
 		}
-		out, code = runIn(t, c, nil, onNetwork("back"), "nslookup", "web")
+		out, code := runIn(t, c, nil, onNetwork("back"), "nslookup", "web")
 		if code == 0 && strings.Contains(out, webIP) {
 			t.Fatalf("back resolves front's container: %s", out)
 		}
@@ -318,7 +318,7 @@ func TestNetworks(t *testing.T) {
 		if code == 0 {
 			t.Fatalf("an internal network reached the second host: %s", out)
 		}
-		out, code = runIn(t, c, nil, onNetwork("sealed"), "ip", "route")
+		out, _ = runIn(t, c, nil, onNetwork("sealed"), "ip", "route")
 		if strings.Contains(out, "default") {
 			t.Fatalf("internal network has a default route: %s", out)
 		}
