@@ -62,6 +62,8 @@ func NewRootCommand() *cobra.Command {
 		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
+		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
+		newInfoCommand(c), newContainerCommand(c),
 	)
 	return root
 }

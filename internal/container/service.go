@@ -242,16 +242,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 // entrypoint (or the image's, unless the container sets one, which also
 // drops the image's cmd), followed by the container's cmd or the image's.
 func command(cfg *container.Config, img container.Config) (string, []string) {
-	entrypoint, cmd := img.Entrypoint, img.Cmd
-	if cfg.Entrypoint != nil {
-		entrypoint = cfg.Entrypoint
-		cmd = nil
-		if len(entrypoint) == 1 && entrypoint[0] == "" {
-			entrypoint = nil // --entrypoint "" resets it
+	// Docker's merge: with no entrypoint of its own (nil or empty) the
+	// container takes the image's Cmd when it has none, and the image's
+	// Entrypoint only when its own is nil; an entrypoint of its own drops
+	// the image's Cmd. --entrypoint "" arrives as [""] and means none.
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	if len(entrypoint) == 0 {
+		if len(cmd) == 0 {
+			cmd = img.Cmd
+		}
+		if entrypoint == nil {
+			entrypoint = img.Entrypoint
 		}
 	}
-	if len(cfg.Cmd) > 0 {
-		cmd = cfg.Cmd
+	if len(entrypoint) == 1 && entrypoint[0] == "" {
+		entrypoint = nil
 	}
 	argv := append(append([]string{}, entrypoint...), cmd...)
 	if len(argv) == 0 {
@@ -286,9 +291,17 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	unlock := s.ops.lock(c.ID)
-	defer unlock()
 	s.cancelRestart(c.ID, true)
-	return s.startLocked(ctx, c.ID, false)
+	err = s.startLocked(ctx, c.ID, false)
+	unlock()
+	// As Docker: a --rm container whose start failed is removed (the
+	// docker CLI waits for that), unless it was not tried at all.
+	if err != nil && c.HostConfig.AutoRemove && !errors.Is(err, errdefs.ErrNotModified) && !errors.Is(err, errdefs.ErrConflict) {
+		if rerr := s.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true}); rerr != nil {
+			log.From(ctx).Error("--rm after a failed start: removing the container", "container", c.ID, "err", rerr)
+		}
+	}
+	return err
 }
 
 // startLocked starts container id; byPolicy counts it as a restart.
@@ -351,6 +364,11 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := writeJSONFile(filepath.Join(bundle, "config.json"), spec); err != nil {
 		return err
 	}
+	// The previous run's exit record goes before this run can write its
+	// own (a fast exit would otherwise lose it).
+	if err := os.Remove(filepath.Join(s.dir(c.ID), "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	tty := c.Config.Tty
 	resp, err := s.cfg.Monitor.Create(ctx, monitor.CreateRequest{
 		ID: c.ID, Bundle: bundle, Dir: s.dir(c.ID), TTY: tty,
@@ -365,7 +383,6 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := s.cfg.Monitor.Start(ctx, c.ID); err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(s.dir(c.ID), "exit.json"))
 	c, err = s.mutate(ctx, c.ID, func(c *Container) {
 		c.State.SetRunning(resp.Pid, time.Now().UTC())
 		c.HasBeenStarted, c.ManualStop = true, false
@@ -899,7 +916,28 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		delete(byID, c.ID)
 		switch {
 		case ok && t.Status == monitor.Exited:
+			if !c.Running() {
+				// Started by the monitor, but the daemon died before it
+				// recorded that: the run happened, so its exit counts.
+				unlock := s.ops.lock(c.ID)
+				s.mutate(ctx, c.ID, func(c *Container) {
+					c.State.SetRunning(t.Pid, t.ExitedAt)
+					c.HasBeenStarted = true
+				})
+				unlock()
+			}
 			s.HandleExit(ctx, t)
+		case ok && t.Status == monitor.Created:
+			// A start the daemon's death interrupted before the process
+			// ran: undo it; the container stays as it was recorded.
+			unlock := s.ops.lock(c.ID)
+			s.cfg.Monitor.Delete(ctx, c.ID, true)
+			if !c.Running() {
+				if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+					log.From(ctx).Warn("unmounting an interrupted start's rootfs", "container", c.ID, "err", err)
+				}
+			}
+			unlock()
 		case ok:
 			if !c.Running() {
 				unlock := s.ops.lock(c.ID)

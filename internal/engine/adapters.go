@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -54,11 +55,21 @@ func makeSpec(ctx context.Context, c *container.Container, img container.Image, 
 		Path: c.Path, Args: c.Args, RootfsPath: f.Rootfs,
 		Users:        spec.RootfsUserDB{Rootfs: f.Rootfs},
 		HostnamePath: f.HostnamePath, HostsPath: f.HostsPath, ResolvConfPath: f.ResolvConfPath,
-		NetNSPath:    f.NetNSPath,
-		CgroupNS:     cgroupV2(),
-		LookupDevice: spec.HostDevices,
+		NetNSPath:        f.NetNSPath,
+		CgroupNS:         cgroupV2(),
+		LookupDevice:     spec.HostDevices,
+		HostCapabilities: hostCaps(),
 	})
 }
+
+// hostCaps is what --privileged gives: the daemon's bounding set, read once.
+var hostCaps = sync.OnceValue(func() []string {
+	caps, err := spec.HostCapabilities()
+	if err != nil {
+		return nil // every capability; capset names the one that fails
+	}
+	return caps
+})
 
 func cgroupV2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")

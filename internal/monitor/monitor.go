@@ -187,6 +187,9 @@ func (m *Monitor) task(id string) (*task, error) {
 	if !ok {
 		return nil, errdefs.NotFoundf("no such task: %s", id)
 	}
+	if t == nil {
+		return nil, errdefs.Conflictf("task %s is being created", id)
+	}
 	return t, nil
 }
 

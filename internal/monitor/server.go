@@ -46,7 +46,9 @@ func (m *Monitor) handler() http.Handler {
 		m.mu.Lock()
 		out := make([]TaskState, 0, len(m.tasks))
 		for _, t := range m.tasks {
-			out = append(out, t.state())
+			if t != nil { // nil: reserved while being created
+				out = append(out, t.state())
+			}
 		}
 		m.mu.Unlock()
 		return writeJSON(w, http.StatusOK, out)
@@ -183,6 +185,11 @@ func (m *Monitor) create(ctx context.Context, req CreateRequest) (resp CreateRes
 	undo = append(undo, func() {
 		m.cfg.Runtime.Delete(context.WithoutCancel(ctx), req.ID, true)
 	})
+	if err := ctx.Err(); err != nil {
+		// The daemon that asked went away (killed mid-request): nobody
+		// will start or delete this task, so it is not made.
+		return resp, fmt.Errorf("create %s: the requester is gone: %w", req.ID, err)
+	}
 	if req.TTY {
 		select {
 		case res := <-consoleDone:
