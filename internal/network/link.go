@@ -123,19 +123,29 @@ func createNetNS(path string) (err error) {
 	}()
 	errc := make(chan error, 1)
 	go func() {
-		// This thread's namespace changes for good: it is never unlocked,
-		// so the runtime ends it with the goroutine.
+		// The thread goes back to its namespace afterwards; one that cannot
+		// stays locked, and the runtime ends it with the goroutine (or, for
+		// the main thread, never runs anything on it again).
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("unshare network namespace: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind network namespace at %s: %w", path, err)
-			return
+		err = unix.Mount(src, path, "", unix.MS_BIND, "")
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
 		}
-		errc <- nil
+		if err != nil {
+			err = fmt.Errorf("bind network namespace at %s: %w", path, err)
+		}
+		errc <- err
 	}()
 	if err := <-errc; err != nil {
 		return err
