@@ -86,17 +86,27 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 	}
 	nsPath := s.netnsPath(req.ContainerID)
 	removeNetNS(nsPath) // a leftover of a crash
-	if err := createNetNS(nsPath); err != nil {
+	pooled, havePool := s.takePooled()
+	if havePool {
+		nsPath = pooled.path
+	} else if err := createNetNS(nsPath); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			s.detachLocked(context.WithoutCancel(ctx), req.ContainerID)
+			if havePool {
+				s.dropPooled(pooled) // whatever of it is left
+			}
 		}
 	}()
 	att := &Attachment{NetNSPath: nsPath}
 	for i, n := range list {
-		ep, err := s.plugLocked(ctx, n, req, settingsFor(req.Endpoints, n), fmt.Sprintf("eth%d", i), i == 0)
+		var pre *pooledNS
+		if i == 0 && havePool {
+			pre = &pooled
+		}
+		ep, err := s.plugLocked(ctx, n, req, settingsFor(req.Endpoints, n), nsPath, pre, fmt.Sprintf("eth%d", i), i == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -132,9 +142,9 @@ func settingsFor(m map[string]*network.EndpointSettings, n *Network) *network.En
 
 // plugLocked allocates the endpoint (address, ports) in one transaction
 // and wires it. Preconditions: s.mu is held; the namespace exists.
-func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest, es *network.EndpointSettings, ifname string, primary bool) (*Endpoint, error) {
+func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest, es *network.EndpointSettings, nsPath string, pre *pooledNS, ifname string, primary bool) (*Endpoint, error) {
 	ep := &Endpoint{ID: newID(), ContainerID: req.ContainerID, ContainerName: req.Name, NetworkID: n.ID, IfName: ifname,
-		Veth: vethName(req.ContainerID, n.ID), NetNS: s.netnsPath(req.ContainerID), Upstream: req.DNS}
+		Veth: vethName(req.ContainerID, n.ID), NetNS: nsPath, Upstream: req.DNS}
 	if es != nil {
 		for _, a := range es.Aliases {
 			if a != "" && !slices.Contains(ep.Aliases, a) {
@@ -210,7 +220,11 @@ func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest,
 	if !primary || n.Internal {
 		gw = netip.Addr{}
 	}
-	if err := s.host.plug(ep.NetNS, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw); err != nil {
+	plug := func() error { return s.host.plug(ep.NetNS, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw) }
+	if pre != nil {
+		plug = func() error { return s.host.plugPooled(*pre, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw) }
+	}
+	if err := plug(); err != nil {
 		metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(ep.ContainerID, n.ID))
 		return nil, err
 	}
@@ -237,14 +251,18 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 			firstErr = err
 		}
 	}
+	nsPaths := map[string]bool{s.netnsPath(containerID): true}
 	for _, ep := range eps {
-		keep(s.host.deleteLink(ep.Veth))
+		s.deleteVethLater(ctx, ep.Veth)
 		keep(metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID)))
+		nsPaths[ep.NetNS] = true
 		if n, err := s.Get(ep.NetworkID); err == nil {
 			s.publish(n, events.ActionDisconnect, map[string]string{"container": containerID})
 		}
 	}
-	keep(removeNetNS(s.netnsPath(containerID)))
+	for p := range nsPaths {
+		keep(removeNetNS(p))
+	}
 	if len(eps) > 0 {
 		keep(s.applyLocked())
 	}
@@ -252,6 +270,20 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 		log.From(ctx).Warn("detaching a container from its networks", "container", containerID, "err", firstErr)
 	}
 	return firstErr
+}
+
+// deleteVethLater deletes a veth in the background: its address is free
+// at once (the record is gone), and a veth never gets a name twice (the
+// name hashes container and network IDs). A deletion that fails leaves a
+// stale veth that the next daemon start removes.
+func (s *Service) deleteVethLater(ctx context.Context, name string) {
+	s.cleanup.Add(1)
+	go func() {
+		defer s.cleanup.Done()
+		if err := s.host.deleteLink(name); err != nil {
+			log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
+		}
+	}()
 }
 
 // ConnectRequest is `docker network connect` for a running container.
@@ -294,7 +326,7 @@ func (s *Service) Connect(ctx context.Context, netRef string, req ConnectRequest
 		}
 	}
 	ar := AttachRequest{ContainerID: req.ContainerID, Name: req.Name, Hostname: req.Hostname, DNS: eps[0].Upstream}
-	if _, err := s.plugLocked(ctx, n, ar, req.Settings, ifname, false); err != nil {
+	if _, err := s.plugLocked(ctx, n, ar, req.Settings, eps[0].NetNS, nil, ifname, false); err != nil {
 		return err
 	}
 	s.publish(n, events.ActionConnect, map[string]string{"container": req.ContainerID})

@@ -322,19 +322,7 @@ func (h *host) plug(nsPath, br, veth, ifname string, ip netip.Addr, subnet netip
 	if err != nil {
 		return fmt.Errorf("%s in the container: %w", ifname, err)
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}}
-	if err := in.AddrAdd(peer, addr); err != nil {
-		return fmt.Errorf("address %s on %s: %w", addr.IPNet, ifname, err)
-	}
-	if err := in.LinkSetUp(peer); err != nil {
-		return fmt.Errorf("%s up: %w", ifname, err)
-	}
-	if gw.IsValid() {
-		if err := in.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: gw.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("default route via %s: %w", gw, err)
-		}
-	}
-	return nil
+	return configurePeer(in, peer, ifname, ip, subnet, gw)
 }
 
 // unplugIn removes interface ifname from the namespace at nsPath (its veth

@@ -96,6 +96,9 @@ type Config struct {
 	// ResolvConf is the host's resolver configuration (default
 	// /etc/resolv.conf): the upstream of the embedded DNS.
 	ResolvConf string
+	// PoolSize is how many network namespaces with a veth are kept ready
+	// for the next starts (pool.go); 0 makes them on each start.
+	PoolSize int
 }
 
 // Service owns the networks and the containers' endpoints on them.
@@ -106,6 +109,19 @@ type Service struct {
 	mu sync.Mutex // serializes changes; guards dns
 	// dns are the embedded DNS servers of user-defined networks, by ID.
 	dns map[string]*dnsServer
+	// applied is the ruleset last applied ("" before the first): a change
+	// that leaves the rules as they are (most attaches) costs no netlink.
+	applied string
+	// cleanup runs veth deletions off the caller's path: the kernel takes
+	// an RCU grace period (about 20 ms) to delete a veth.
+	cleanup sync.WaitGroup
+
+	// The warm pool (pool.go): ready entries, a nudge to refill, and the
+	// filler's stop and done.
+	pool     chan pooledNS
+	poolWake chan struct{}
+	poolStop chan struct{}
+	poolDone chan struct{}
 }
 
 // New opens the service: it makes sure the predefined networks exist and
@@ -135,12 +151,23 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err := s.reconcile(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.PoolSize > 0 {
+		s.pool, s.poolWake = make(chan pooledNS, cfg.PoolSize), make(chan struct{}, 1)
+		s.poolStop, s.poolDone = make(chan struct{}), make(chan struct{})
+		go s.fillPool(context.WithoutCancel(ctx), s.poolStop)
+	}
 	return s, nil
 }
 
 // Close stops the DNS servers. Bridges, endpoints and rules stay: running
 // containers keep their network while the daemon is away.
 func (s *Service) Close() {
+	if s.poolStop != nil {
+		close(s.poolStop)
+		<-s.poolDone
+		s.poolStop = nil
+	}
+	s.cleanup.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, d := range s.dns {
@@ -302,7 +329,17 @@ func (s *Service) applyLocked() error {
 	if err != nil {
 		return err
 	}
-	return applyRules(s.host.fd, ComputeRules(ruleInput(nets, eps)))
+	rs := ComputeRules(ruleInput(nets, eps))
+	text := rs.String()
+	if text == s.applied {
+		return nil
+	}
+	if err := applyRules(s.host.fd, rs, s.applied == ""); err != nil {
+		s.applied = "" // unknown state: replace it all next time
+		return err
+	}
+	s.applied = text
+	return nil
 }
 
 func ruleInput(nets []*Network, eps []*Endpoint) RuleInput {

@@ -9,10 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// applyRules replaces berth's table with rs in one netlink batch: the
-// kernel applies all of it or none, and no packet sees a half-built table.
+// applyRules makes berth's table hold exactly rs, in one netlink batch:
+// the kernel applies all of it or none, and no packet sees a half-built
+// table. With replace, the table is deleted and made anew (at daemon
+// start, dropping chains of older versions); otherwise the chains stay
+// and only their rules are flushed and re-added, which spares the kernel
+// unregistering and registering hooks (an RCU grace period each).
 // netnsFd < 0 means the caller's own network namespace.
-func applyRules(netnsFd int, rs Ruleset) error {
+func applyRules(netnsFd int, rs Ruleset, replace bool) error {
 	conn, err := nftConn(netnsFd)
 	if err != nil {
 		return err
@@ -22,8 +26,10 @@ func applyRules(netnsFd int, rs Ruleset) error {
 	// Adding an existing table is a no-op, so the delete never fails on a
 	// table that is not there.
 	conn.AddTable(table)
-	conn.DelTable(table)
-	conn.AddTable(table)
+	if replace {
+		conn.DelTable(table)
+		conn.AddTable(table)
+	}
 	for _, c := range rs.Chains {
 		ch := &nftables.Chain{Name: c.Name, Table: table, Hooknum: hookOf(c.Hook), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(c.Priority))}
 		policy := nftables.ChainPolicyAccept
@@ -34,6 +40,9 @@ func applyRules(netnsFd int, rs Ruleset) error {
 			ch.Type = nftables.ChainTypeFilter
 		}
 		conn.AddChain(ch)
+		if !replace {
+			conn.FlushChain(ch)
+		}
 		for _, r := range c.Rules {
 			exprs, err := ruleExprs(r)
 			if err != nil {

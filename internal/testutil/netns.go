@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -118,4 +119,18 @@ func InNetNS(path string, fn func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// ContainerMountsUnder lists the mounts below a daemon's exec root that
+// belong to containers: the network service's warm pool of namespaces
+// (netns/pool-*) is the daemon's own and is not listed.
+func ContainerMountsUnder(execRoot string) ([]string, error) {
+	ms, err := MountsUnder(execRoot)
+	var out []string
+	for _, m := range ms {
+		if !strings.HasPrefix(filepath.Base(m), "pool-") || filepath.Base(filepath.Dir(m)) != "netns" {
+			out = append(out, m)
+		}
+	}
+	return out, err
 }
