@@ -70,7 +70,7 @@ func (s *Server) routeContainers(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, c)
+		return writeJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
 	})
 	s.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
 		if err := b.Start(r.Context(), r.PathValue("id")); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	apinet "github.com/moby/moby/api/types/network"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -229,4 +230,42 @@ func netHW(s string) (apinet.HardwareAddr, error) {
 	var hw apinet.HardwareAddr
 	err := hw.UnmarshalText([]byte(s))
 	return hw, err
+}
+
+// legacyNetworkSettings adds the top-level fields API 1.50 still sends
+// (deprecated, gone in 1.52): the default network's address, as
+// `docker inspect -f '{{.NetworkSettings.IPAddress}}'` reads it.
+type legacyNetworkSettings struct {
+	*container.NetworkSettings
+	Bridge      string
+	EndpointID  string
+	Gateway     string
+	IPAddress   string
+	IPPrefixLen int
+	MacAddress  string
+}
+
+type inspectWithLegacy struct {
+	container.InspectResponse
+	NetworkSettings *legacyNetworkSettings
+}
+
+func withLegacyNetworkSettings(c container.InspectResponse) any {
+	if c.NetworkSettings == nil {
+		return c
+	}
+	l := &legacyNetworkSettings{NetworkSettings: c.NetworkSettings}
+	if ep := c.NetworkSettings.Networks[network.DefaultNetwork]; ep != nil {
+		l.EndpointID, l.IPPrefixLen = ep.EndpointID, ep.IPPrefixLen
+		if ep.Gateway.IsValid() {
+			l.Gateway = ep.Gateway.String()
+		}
+		if ep.IPAddress.IsValid() {
+			l.IPAddress = ep.IPAddress.String()
+		}
+		if len(ep.MacAddress) > 0 {
+			l.MacAddress = ep.MacAddress.String()
+		}
+	}
+	return inspectWithLegacy{InspectResponse: c, NetworkSettings: l}
 }

@@ -77,6 +77,9 @@ func TestDockerNetworks(t *testing.T) {
 		t.Fatalf("alias lookup: %s", out)
 	}
 	run("run", "-d", "--name", "other", "busybox", "sleep", "300")
+	if got := run("inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}", "other"); !strings.Contains(got, ".") || strings.Count(got, " ") != 1 {
+		t.Fatalf("legacy top-level IPAddress/Gateway = %q", got)
+	}
 	run("network", "connect", "--alias", "second", "appnet", "other")
 	if got := run("inspect", "-f", "{{len .NetworkSettings.Networks}}", "other"); got != "2" {
 		t.Fatalf("networks after connect = %q", got)
