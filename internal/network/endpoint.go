@@ -56,6 +56,9 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
 	nets, err := s.List(ctx)
 	if err != nil {
 		return nil, err
@@ -237,6 +240,9 @@ func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest,
 func (s *Service) Detach(ctx context.Context, containerID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	return s.detachLocked(ctx, containerID)
 }
 
@@ -277,10 +283,16 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 // name hashes container and network IDs). A deletion that fails leaves a
 // stale veth that the next daemon start removes.
 func (s *Service) deleteVethLater(ctx context.Context, name string) {
+	nl, err := s.host.handle()
+	if err != nil {
+		log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
+		return
+	}
 	s.cleanup.Add(1)
 	go func() {
 		defer s.cleanup.Done()
-		if err := s.host.deleteLink(name); err != nil {
+		defer nl.Close()
+		if err := deleteLinkWith(nl, name); err != nil {
 			log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
 		}
 	}()
@@ -298,6 +310,9 @@ type ConnectRequest struct {
 func (s *Service) Connect(ctx context.Context, netRef string, req ConnectRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	n, err := s.Get(netRef)
 	if err != nil {
 		return err
@@ -337,6 +352,9 @@ func (s *Service) Connect(ctx context.Context, netRef string, req ConnectRequest
 func (s *Service) Disconnect(ctx context.Context, netRef, containerID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	n, err := s.Get(netRef)
 	if err != nil {
 		return err

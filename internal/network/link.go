@@ -43,6 +43,17 @@ func openHost(path string) (*host, error) {
 	return h, nil
 }
 
+// handle opens another netlink handle on the host namespace. A handle's
+// socket serves one request at a time, and deleting a veth keeps its
+// request in the kernel for an RCU grace period: background work uses its
+// own handle so that no container start queues behind it.
+func (h *host) handle() (*netlink.Handle, error) {
+	if h.fd < 0 {
+		return netlink.NewHandle()
+	}
+	return netlink.NewHandleAt(netns.NsHandle(h.fd))
+}
+
 func (h *host) close() {
 	if h.nl != nil {
 		h.nl.Close()
@@ -218,8 +229,10 @@ func (h *host) ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) err
 }
 
 // deleteLink removes an interface; one that is gone is fine.
-func (h *host) deleteLink(name string) error {
-	link, err := h.nl.LinkByName(name)
+func (h *host) deleteLink(name string) error { return deleteLinkWith(h.nl, name) }
+
+func deleteLinkWith(nl *netlink.Handle, name string) error {
+	link, err := nl.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {
@@ -227,7 +240,7 @@ func (h *host) deleteLink(name string) error {
 		}
 		return err
 	}
-	if err := h.nl.LinkDel(link); err != nil {
+	if err := nl.LinkDel(link); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -106,7 +107,9 @@ type Service struct {
 	cfg  Config
 	host *host
 
-	mu sync.Mutex // serializes changes; guards dns
+	mu sync.Mutex // serializes changes; guards dns, applied and closed
+	// closed is set by Close: changes fail from then on.
+	closed bool
 	// dns are the embedded DNS servers of user-defined networks, by ID.
 	dns map[string]*dnsServer
 	// applied is the ruleset last applied ("" before the first): a change
@@ -162,10 +165,16 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 // Close stops the DNS servers. Bridges, endpoints and rules stay: running
 // containers keep their network while the daemon is away.
 func (s *Service) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true // from now on every change fails, so no new work starts
+	s.mu.Unlock()
 	if s.poolStop != nil {
 		close(s.poolStop)
 		<-s.poolDone
-		s.poolStop = nil
 	}
 	s.cleanup.Wait()
 	s.mu.Lock()
@@ -176,9 +185,11 @@ func (s *Service) Close() {
 	}
 	if s.host != nil {
 		s.host.close()
-		s.host = nil
 	}
 }
+
+// errClosed is what a change gets once the daemon shuts down.
+var errClosed = errdefs.Unavailable(errors.New("the network service is shutting down"))
 
 func newID() string {
 	b := make([]byte, 32)
@@ -385,6 +396,9 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (_ *Network, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
 	nets, err := metadata.All[Network](s.cfg.DB, networksBucket)
 	if err != nil {
 		return nil, err
@@ -554,6 +568,9 @@ func (s *Service) ContainerEndpoints(containerID string) ([]*Endpoint, error) {
 func (s *Service) Remove(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	n, err := s.Get(ref)
 	if err != nil {
 		return err
@@ -594,6 +611,9 @@ func (s *Service) removeLocked(ctx context.Context, n *Network) error {
 func (s *Service) Prune(ctx context.Context, match func(*Network) bool) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
 	nets, err := s.List(ctx)
 	if err != nil {
 		return nil, err

@@ -43,8 +43,8 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)[:n]
 }
 
-// makePooled makes one pool entry.
-func (s *Service) makePooled() (_ pooledNS, err error) {
+// makePooled makes one pool entry, with the filler's own handle nl.
+func (s *Service) makePooled(nl *netlink.Handle) (_ pooledNS, err error) {
 	id := randHex(11)
 	p := pooledNS{path: filepath.Join(s.cfg.ExecRoot, "netns", "pool-"+id), veth: poolVethPrefix + id}
 	if err := createNetNS(p.path); err != nil {
@@ -61,7 +61,7 @@ func (s *Service) makePooled() (_ pooledNS, err error) {
 	}
 	defer ns.Close()
 	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.veth, MTU: 1500}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns), PeerMTU: 1500}
-	if err := s.host.nl.LinkAdd(v); err != nil {
+	if err := nl.LinkAdd(v); err != nil {
 		return p, fmt.Errorf("create veth %s: %w", p.veth, err)
 	}
 	return p, nil
@@ -90,6 +90,12 @@ func (s *Service) takePooled() (pooledNS, bool) {
 // fillPool keeps the pool full until stop is closed; then it empties it.
 func (s *Service) fillPool(ctx context.Context, stop <-chan struct{}) {
 	defer close(s.poolDone)
+	nl, err := s.host.handle()
+	if err != nil {
+		log.From(ctx).Warn("network namespace pool", "err", err)
+		return
+	}
+	defer nl.Close()
 	defer func() {
 		for {
 			select {
@@ -108,7 +114,7 @@ func (s *Service) fillPool(ctx context.Context, stop <-chan struct{}) {
 				return
 			default:
 			}
-			p, err := s.makePooled()
+			p, err := s.makePooled(nl)
 			if err != nil {
 				failures++
 				log.From(ctx).Warn("network namespace pool", "err", err)
