@@ -93,3 +93,29 @@ func (s *Service) networkSettings(c *Container) *container.NetworkSettings {
 	}
 	return s.cfg.Network.Settings(c.ID)
 }
+
+// addNetworkSummary fills the PORTS and networks `docker ps` shows, for a
+// running container with a network of its own.
+func (s *Service) addNetworkSummary(c *Container, sum *container.Summary) {
+	if s.cfg.Network == nil || !c.Running() || c.HostConfig == nil {
+		return
+	}
+	m := c.HostConfig.NetworkMode
+	if m.IsHost() || m.IsNone() || m.IsContainer() {
+		return
+	}
+	ns := s.cfg.Network.Settings(c.ID)
+	sum.NetworkSettings.Networks = ns.Networks
+	for p, binds := range ns.Ports {
+		for _, b := range binds {
+			var port uint16
+			fmt.Sscanf(b.HostPort, "%d", &port)
+			sum.Ports = append(sum.Ports, container.PortSummary{IP: b.HostIP, PrivatePort: p.Num(), PublicPort: port, Type: string(p.Proto())})
+		}
+	}
+	for p := range c.Config.ExposedPorts {
+		if _, ok := ns.Ports[p]; !ok {
+			sum.Ports = append(sum.Ports, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
+	}
+}

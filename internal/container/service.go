@@ -778,6 +778,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	out := make([]container.Summary, len(sel))
 	for i, c := range sel {
 		out[i] = c.Summary(now)
+		s.addNetworkSummary(c, &out[i])
 	}
 	return out, nil
 }

@@ -48,6 +48,9 @@ func TestDockerNetworks(t *testing.T) {
 	if got := run("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}} {{.NetworkSettings.Networks.appnet.Gateway}}", "web"); got != "10.88.0.50 10.88.0.1" {
 		t.Fatalf("inspect NetworkSettings = %q", got)
 	}
+	if got := run("ps", "--format", "{{.Names}} {{.Ports}}", "--filter", "name=web"); !strings.Contains(got, "127.0.0.1:18080->80/tcp") || !strings.Contains(got, "0.0.0.0:18081->80/tcp") {
+		t.Fatalf("docker ps ports = %q", got)
+	}
 	if got := run("port", "web", "80/tcp"); !strings.Contains(got, "127.0.0.1:18080") || !strings.Contains(got, "0.0.0.0:18081") {
 		t.Fatalf("docker port = %q", got)
 	}
