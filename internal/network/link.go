@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/errdefs"
 )
 
 // host is the network namespace berth's bridges, veths and rules live in:
@@ -218,6 +220,10 @@ func (h *host) ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) err
 			return fmt.Errorf("bridge %s: %w", name, err)
 		}
 	}
+	if link.Type() != "bridge" {
+		// Never take over (and later delete) the host's eth0 or the like.
+		return errdefs.Conflictf("bridge name %s is taken by a %s interface of the host", name, link.Type())
+	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}}
 	if err := h.nl.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("address %s on bridge %s: %w", addr.IPNet, name, err)
@@ -226,6 +232,16 @@ func (h *host) ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) err
 		return fmt.Errorf("bridge %s up: %w", name, err)
 	}
 	return h.sysctl("net.ipv4.conf."+name+".route_localnet", "1")
+}
+
+// deleteBridge removes a bridge of berth's; an interface of that name that
+// is not a bridge is left alone.
+func (h *host) deleteBridge(name string) error {
+	link, err := h.nl.LinkByName(name)
+	if err != nil || link.Type() != "bridge" {
+		return nil
+	}
+	return h.deleteLink(name)
 }
 
 // deleteLink removes an interface; one that is gone is fine.

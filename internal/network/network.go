@@ -469,7 +469,7 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (_ *Network, e
 	}
 	defer func() {
 		if err != nil {
-			s.host.deleteLink(n.Bridge)
+			s.host.deleteBridge(n.Bridge)
 			metadata.Delete(s.cfg.DB, networksBucket, n.ID)
 			s.applyLocked()
 		}
@@ -599,7 +599,7 @@ func (s *Service) removeLocked(ctx context.Context, n *Network) error {
 	if err := s.applyLocked(); err != nil {
 		return err
 	}
-	if err := s.host.deleteLink(n.Bridge); err != nil {
+	if err := s.host.deleteBridge(n.Bridge); err != nil {
 		return err
 	}
 	s.publish(n, events.ActionDestroy, nil)
