@@ -209,7 +209,9 @@ many_section() {
 }
 
 # net_section: MiB/s of NET_MIB (default 1024) MiB sent from the host's
-# 127.0.0.1 to a container's published port (busybox nc into /dev/null),
+# 127.0.0.1 to a container's published port (a persistent busybox nc
+# server handing each connection to dd into /dev/null; dd writes 1 MiB
+# blocks on the client side),
 # NET_RUNS times per engine. Docker goes through its docker-proxy; berth
 # through DNAT in the kernel.
 net_section() {
@@ -219,12 +221,12 @@ net_section() {
     # shellcheck disable=SC2086
     $prefix rm -f bench-sink >/dev/null 2>&1 || true
     # shellcheck disable=SC2086
-    $prefix run -d --name bench-sink -p "127.0.0.1:$port:5000" bb sh -c 'while true; do nc -l -p 5000 >/dev/null; done' >/dev/null
+    $prefix run -d --name bench-sink -p "127.0.0.1:$port:5000" bb nc -ll -p 5000 -e dd of=/dev/null bs=65536 >/dev/null
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
     : >"$work/net.$e"
     for ((i = 0; i < runs; i++)); do
       t0=$EPOCHREALTIME
-      head -c "$((mib << 20))" /dev/zero >"/dev/tcp/127.0.0.1/$port" || break
+      dd if=/dev/zero bs=1M count="$mib" 2>/dev/null >"/dev/tcp/127.0.0.1/$port" || break
       t1=$EPOCHREALTIME
       awk -v a="${t0/./}" -v b="${t1/./}" -v m="$mib" 'BEGIN{printf "%d\n", m / ((b-a)/1e6) * 1000}' >>"$work/net.$e"
       sleep 0.2

@@ -225,6 +225,13 @@ func (h *host) ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) err
 		return errdefs.Conflictf("bridge name %s is taken by a %s interface of the host", name, link.Type())
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}}
+	if old, err := h.nl.AddrList(link, unix.AF_INET); err == nil {
+		for _, a := range old {
+			if !a.IPNet.IP.Equal(addr.IP) || a.IPNet.String() != addr.IPNet.String() {
+				h.nl.AddrDel(link, &a) // a stale one of another subnet
+			}
+		}
+	}
 	if err := h.nl.AddrReplace(link, addr); err != nil {
 		return fmt.Errorf("address %s on bridge %s: %w", addr.IPNet, name, err)
 	}
@@ -276,15 +283,24 @@ func (h *host) links() ([]string, error) {
 }
 
 // routes lists the IPv4 prefixes the host routes to, for choosing subnets
-// that do not clash.
+// that do not clash; routes through berth's own bridges (berth0, berth-*)
+// are left out: they are the store's, or stale ones it will replace.
 func (h *host) routes() ([]netip.Prefix, error) {
 	rs, err := h.nl.RouteList(nil, unix.AF_INET)
 	if err != nil {
 		return nil, err
 	}
+	ours := map[int]bool{}
+	if ls, err := h.nl.LinkList(); err == nil {
+		for _, l := range ls {
+			if strings.HasPrefix(l.Attrs().Name, bridgePrefix) && l.Type() == "bridge" {
+				ours[l.Attrs().Index] = true
+			}
+		}
+	}
 	var out []netip.Prefix
 	for _, r := range rs {
-		if r.Dst == nil {
+		if r.Dst == nil || ours[r.LinkIndex] {
 			continue
 		}
 		ip, ok := netip.AddrFromSlice(r.Dst.IP.To4())
