@@ -65,6 +65,7 @@ func NewRootCommand() *cobra.Command {
 		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
 		newInfoCommand(c), newContainerCommand(c),
 	)
+	root.AddCommand(extraCommands(c)...) // extras.go
 	return root
 }
 

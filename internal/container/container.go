@@ -36,6 +36,8 @@ type State struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is the healthcheck's state; nil without a healthcheck.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is a container's record, as the metadata store keeps it.
@@ -62,6 +64,8 @@ type Container struct {
 	// ManualStop tells that a user stopped it, so `unless-stopped` does
 	// not bring it back when the daemon starts.
 	ManualStop bool
+	// Mounts are its volumes and binds, resolved at create.
+	Mounts []Mount `json:",omitempty"`
 }
 
 // Running reports whether the container's process is alive (running or
@@ -72,7 +76,7 @@ func (c *Container) Running() bool {
 
 // SetRunning records a start.
 func (s *State) SetRunning(pid int, at time.Time) {
-	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled = StatusRunning, pid, 0, "", false
+	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled, s.Health = StatusRunning, pid, 0, "", false, nil
 	s.StartedAt, s.FinishedAt = at, time.Time{}
 }
 
@@ -96,7 +100,7 @@ func (s *State) SetFailed(code int, err error, at time.Time, everRan bool) {
 func (s State) Describe(now time.Time) string {
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + s.healthSuffix()
 	case StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case StatusRestarting:
@@ -128,7 +132,20 @@ func (s State) API() *container.State {
 		Error:      s.Error,
 		StartedAt:  apiTime(s.StartedAt),
 		FinishedAt: apiTime(s.FinishedAt),
+		Health:     s.Health,
 	}
+}
+
+// healthSuffix is what `docker ps` appends to "Up ...": " (healthy)",
+// " (unhealthy)", " (health: starting)".
+func (s State) healthSuffix() string {
+	if s.Health == nil {
+		return ""
+	}
+	if s.Health.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(s.Health.Status) + ")"
 }
 
 // apiTime formats a time as Docker does in inspect; the zero time is

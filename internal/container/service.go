@@ -47,9 +47,10 @@ type Images interface {
 
 // SpecFiles are the host paths a container's spec binds in.
 type SpecFiles struct {
-	Rootfs                                  string // the mounted root filesystem
-	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
-	NetNSPath                               string // the network namespace to join; empty: a new one
+	Rootfs                                  string        // the mounted root filesystem
+	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
+	Mounts                                  []specs.Mount // volumes and binds
+	NetNSPath                               string        // the network namespace to join; empty: a new one
 }
 
 // Network is what the container service needs of the network service.
@@ -90,9 +91,12 @@ type Config struct {
 	Store    Store
 	Images   Images
 	Spec     SpecFunc
+	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
 	Network  Network // nil: containers get an empty network namespace
+	// Health runs healthchecks (an exec); nil: healthchecks are not run.
+	Health HealthProber
 }
 
 // Service owns the containers. All methods are safe for concurrent use.
@@ -114,6 +118,8 @@ type Service struct {
 	ops keyedMutex
 	// lifetime is the daemon's context: restarts by policy run under it.
 	lifetime context.Context
+	// health are the healthcheck loops (health.go).
+	health healthMonitors
 }
 
 type pendingRestart struct {
@@ -183,6 +189,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	if err := validateHostConfig(hc); err != nil {
 		return nil, err
 	}
+	if err := ValidateHealthConfig(req.Config.Healthcheck); err != nil { // health.go
+		return nil, err
+	}
 	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
 	if err != nil {
 		return nil, err
@@ -227,6 +236,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
+	if c.Mounts, err = s.resolveMounts(ctx, hc, img.Config.Volumes); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.removeAnonymousVolumes(context.WithoutCancel(ctx), c) })
 	c.State.Status = StatusCreated
 	if err := s.cfg.Store.Put(ctx, c); err != nil {
 		return nil, err
@@ -357,6 +370,10 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if att != nil {
 		files.NetNSPath = att.NetNSPath
 	}
+	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.releaseVolumes(context.WithoutCancel(ctx), c) })
 	spec, err := s.cfg.Spec(ctx, c, img, files)
 	if err != nil {
 		return err
@@ -396,6 +413,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	s.publish(c, events.ActionStart)
+	s.startHealth(ctx, c, img) // health.go
 	return nil
 }
 
@@ -474,12 +492,15 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
+	} else {
+		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
 	}
 	if s.cfg.Network != nil {
 		s.cfg.Network.Detach(ctx, c.ID)
 	}
-	os.RemoveAll(s.bundle(c.ID))
+	s.releaseVolumes(ctx, c)
 	ran := at.Sub(c.State.StartedAt)
+	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
@@ -528,6 +549,9 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	if err := s.cfg.Monitor.Kill(ctx, c.ID, int(sig), false); err != nil {
 		return err
+	}
+	if c.State.Status == StatusPaused {
+		s.thawAfterKill(ctx, c.ID) // resources.go
 	}
 	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: events.ActionKill,
 		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"signal": fmt.Sprint(int(sig))})}})
@@ -752,6 +776,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return s.markDead(ctx, c, err)
 	}
 	s.index.remove(c)
+	if opts.Volumes || c.HostConfig.AutoRemove {
+		s.removeAnonymousVolumes(ctx, c)
+	}
 	s.publish(c, events.ActionDestroy)
 	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
 	return nil
@@ -793,7 +820,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		ID: c.ID, Created: apiTime(c.Created), Path: c.Path, Args: c.Args, State: c.State.API(),
 		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
 		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
-		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.mountPoints(),
 		NetworkSettings: s.networkSettings(c),
 	}, nil
 }
@@ -940,6 +967,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			}
 			unlock()
 		case ok:
+			s.adoptVolumes(c)
 			if !c.Running() {
 				unlock := s.ops.lock(c.ID)
 				s.mutate(ctx, c.ID, func(c *Container) { c.State.SetRunning(t.Pid, c.State.StartedAt) })
@@ -980,17 +1008,26 @@ func (s *Service) cleanOrphans(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		id := e.Name()
-		c, err := s.index.get(id)
-		if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
-			continue
-		}
-		if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
-			log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
-			continue
-		}
-		os.RemoveAll(s.bundle(id))
+		s.cleanOrphan(ctx, e.Name())
 	}
+}
+
+// cleanOrphan removes the mounted rootfs and bundle of container id unless
+// it runs. It holds the container's lock: the daemon may already be
+// starting it (requests are served while it reconciles), and a start's
+// bundle must not vanish under it.
+func (s *Service) cleanOrphan(ctx context.Context, id string) {
+	unlock := s.ops.lock(id)
+	defer unlock()
+	c, err := s.index.get(id)
+	if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
+		return
+	}
+	if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
+		log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
+		return
+	}
+	os.RemoveAll(s.bundle(id))
 }
 
 // WatchExits applies the monitor's exit announcements until ctx ends,

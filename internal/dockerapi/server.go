@@ -62,7 +62,11 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Containers != nil {
 		s.routeContainers(cfg.Containers)
+		if x, ok := cfg.Containers.(ContainerExtrasBackend); ok {
+			s.routeContainersMore(x) // containers_more.go
+		}
 	}
+	s.routeDiskUsage() // system_df.go
 	if cfg.Volumes != nil {
 		s.routeVolumes(cfg.Volumes)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/metadata"
 	"github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/pid1/payload"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
 )
@@ -138,14 +139,20 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if err != nil {
 		return nil, err
 	}
+	initPath, err := payload.Install(filepath.Join(cfg.DataRoot, "init"))
+	if err != nil {
+		return nil, fmt.Errorf("install the --init program: %w", err)
+	}
 	e.containers, err = container.New(ctx, container.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
-		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: makeSpec,
+		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: specGen{initPath: initPath}.makeSpec,
+		Volumes: volumeAdapter{volumes},
 		Monitor: mon, Events: e.events, Network: netw,
 	})
 	if err != nil {
 		return nil, err
 	}
+	volumes.SetUsers(e.containers.VolumeUsers)
 	if e.networks != nil {
 		netAPI = networkBackend{svc: e.networks, containers: e.containers}
 	}

@@ -67,7 +67,13 @@ type initConfig struct {
 	NewCgroup  bool        `json:"newCgroupNS,omitempty"`
 	NewMountNS bool        `json:"newMountNS,omitempty"`
 	NewPidNS   bool        `json:"newPidNS,omitempty"`
-	State      specs.State `json:"state"` // for createContainer/startContainer hooks
+	// HostMountNS: no mount namespace in the spec, the init works in the
+	// host's mount namespace (runc allows it): no propagation change, no
+	// rootfs self-bind, chroot instead of pivot_root.
+	HostMountNS bool        `json:"hostMountNS,omitempty"`
+	State       specs.State `json:"state"` // for createContainer/startContainer hooks
+	// Seccomp is linux.seccomp compiled by the parent (nil: no filter).
+	Seccomp *seccompProgram `json:"seccomp,omitempty"`
 }
 
 // The init's file descriptors are named in this environment variable as

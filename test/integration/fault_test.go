@@ -38,7 +38,7 @@ func TestKillDaemonDuringConcurrentRuns(t *testing.T) {
 			mu      sync.Mutex
 			created = map[string]int{} // answered creates: ID → index
 			wg      sync.WaitGroup
-			started = make(chan struct{}, perRound)
+			started = make(chan error, perRound)
 		)
 		for i := 0; i < perRound; i++ {
 			wg.Add(1)
@@ -55,9 +55,9 @@ func TestKillDaemonDuringConcurrentRuns(t *testing.T) {
 				mu.Lock()
 				created[res.ID] = i
 				mu.Unlock()
-				if d.Client.ContainerStart(ctx, res.ID) == nil { // may fail as the daemon dies
-					started <- struct{}{}
-				}
+				// A start may fail as the daemon dies; one that fails
+				// before the kill is a bug, reported with the round.
+				started <- d.Client.ContainerStart(ctx, res.ID)
 			}()
 		}
 		// Kill inside the burst, once a number of starts that grows with
@@ -65,9 +65,12 @@ func TestKillDaemonDuringConcurrentRuns(t *testing.T) {
 		// exits are all caught in flight.
 		for n := 0; n < 3+round*4; n++ {
 			select {
-			case <-started:
-			case <-time.After(10 * time.Second):
-				t.Fatalf("round %d: only %d starts in 10s", round, n)
+			case err := <-started:
+				if err != nil {
+					t.Errorf("round %d: a start before the kill failed: %v", round, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("round %d: only %d starts in 30s", round, n)
 			}
 		}
 		d.Kill()

@@ -131,6 +131,12 @@ func TestNoRuntimeProcessRemains(t *testing.T) {
 		var st unix.Stat_t
 		return unix.Stat("/proc/"+p+"/exe", &st) == nil && st.Dev == bin.Dev && st.Ino == bin.Ino
 	}
+	// "running" is reported once start released the init, which then
+	// execs the process: wait for that exec (runc's start does not wait
+	// for it either).
+	for deadline := time.Now().Add(5 * time.Second); isRuntime(strconv.Itoa(pid)) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if ppid := field(t, string(status), "PPid"); isRuntime(ppid) {
 		t.Errorf("the container's parent %s is a runtime process", ppid)
