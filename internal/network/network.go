@@ -315,6 +315,11 @@ func (s *Service) reconcile(ctx context.Context) error {
 	if err := s.applyLocked(); err != nil {
 		return err
 	}
+	if added, err := allowThroughDocker(s.host.fd); err != nil {
+		log.From(ctx).Warn("Docker's FORWARD policy may drop berth's traffic", "err", err)
+	} else if added {
+		log.From(ctx).Info("Docker's iptables FORWARD chain found: berth's bridges allowed in DOCKER-USER")
+	}
 	for _, n := range nets {
 		if n.userDefined() {
 			s.startDNS(ctx, n)

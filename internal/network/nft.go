@@ -125,6 +125,20 @@ func ruleExprs(r Rule) ([]expr.Any, error) {
 				Mask: binary.NativeEndian.AppendUint32(nil, 0x20), Xor: make([]byte, 4)}, // IPS_DST_NAT
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
 	}
+	if r.CtNew {
+		e = append(e,
+			&expr.Ct{Key: expr.CtKeySTATE, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binary.NativeEndian.AppendUint32(nil, expr.CtStateBitNEW), Xor: make([]byte, 4)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: make([]byte, 4)})
+	}
+	if r.CtNoDNAT {
+		e = append(e,
+			&expr.Ct{Key: expr.CtKeySTATUS, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binary.NativeEndian.AppendUint32(nil, 0x20), Xor: make([]byte, 4)}, // IPS_DST_NAT
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: make([]byte, 4)})
+	}
 	switch r.Action.Kind {
 	case "accept":
 		e = append(e, &expr.Verdict{Kind: expr.VerdictAccept})
@@ -180,4 +194,75 @@ func commentUserData(c string) []byte {
 	}
 	b := []byte(c + "\x00")
 	return append([]byte{0, byte(len(b))}, b...)
+}
+
+// dockerUserChain is the chain Docker's FORWARD jumps to first, kept for
+// users' rules (Docker never flushes it).
+const dockerUserChain = "DOCKER-USER"
+
+// allowThroughDocker makes a host where Docker set the iptables FORWARD
+// policy to DROP let berth's bridges forward: with that policy (and
+// br_netfilter), even traffic between two containers on one berth bridge
+// is dropped by Docker's base chain, whatever berth's own table says. It
+// puts `-i berth+ -j ACCEPT` and `-o berth+ -j ACCEPT` at the top of
+// DOCKER-USER, in exactly the form iptables-nft writes them, so Docker's
+// iptables keeps reading its table. Berth's own forward chain still drops
+// what must not pass (other networks, internal ones, unsolicited traffic
+// from outside). Without a DOCKER-USER chain it does nothing.
+func allowThroughDocker(netnsFd int) (bool, error) {
+	conn, err := nftConn(netnsFd)
+	if err != nil {
+		return false, err
+	}
+	defer conn.CloseLasting()
+	filter := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: "filter"}
+	chain, err := conn.ListChain(filter, dockerUserChain)
+	if err != nil || chain == nil {
+		return false, nil // no Docker here
+	}
+	rules, err := conn.GetRules(filter, chain)
+	if err != nil {
+		return false, fmt.Errorf("list %s: %w", dockerUserChain, err)
+	}
+	want := []expr.MetaKey{expr.MetaKeyIIFNAME, expr.MetaKeyOIFNAME}
+	have := map[expr.MetaKey]bool{}
+	for _, r := range rules {
+		if k, ok := isBridgeAccept(r); ok {
+			have[k] = true
+		}
+	}
+	added := false
+	for _, k := range want {
+		if have[k] {
+			continue
+		}
+		conn.InsertRule(&nftables.Rule{Table: filter, Chain: chain, Exprs: []expr.Any{
+			&expr.Meta{Key: k, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(bridgePrefix)},
+			&expr.Counter{},
+			&expr.Verdict{Kind: expr.VerdictAccept},
+		}})
+		added = true
+	}
+	if !added {
+		return false, nil
+	}
+	if err := conn.Flush(); err != nil {
+		return false, fmt.Errorf("allow berth's bridges in %s: %w", dockerUserChain, err)
+	}
+	return true, nil
+}
+
+// isBridgeAccept recognises a rule allowThroughDocker wrote.
+func isBridgeAccept(r *nftables.Rule) (expr.MetaKey, bool) {
+	if len(r.Exprs) != 4 {
+		return 0, false
+	}
+	m, ok1 := r.Exprs[0].(*expr.Meta)
+	c, ok2 := r.Exprs[1].(*expr.Cmp)
+	v, ok3 := r.Exprs[3].(*expr.Verdict)
+	if !ok1 || !ok2 || !ok3 || v.Kind != expr.VerdictAccept || c.Op != expr.CmpOpEq || string(c.Data) != bridgePrefix {
+		return 0, false
+	}
+	return m.Key, m.Key == expr.MetaKeyIIFNAME || m.Key == expr.MetaKeyOIFNAME
 }

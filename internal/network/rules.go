@@ -63,6 +63,8 @@ type Rule struct {
 	Proto    string       // "tcp" or "udp" with DPort
 	DPort    uint16
 	CtDNAT   bool // ct status dnat
+	CtNew    bool // ct state new
+	CtNoDNAT bool // ct status != dnat
 	Action   Action
 	Comment  string
 }
@@ -109,7 +111,8 @@ var loopback = netip.MustParsePrefix("127.0.0.0/8")
 //     host sends from 127.0.0.0/8 into a bridge (published ports on
 //     loopback, with route_localnet on the bridge), and hairpin traffic;
 //   - forward isolates networks from each other and internal networks
-//     from everything.
+//     from everything, and drops new connections from outside to a
+//     container that are not to a published port.
 func ComputeRules(in RuleInput) Ruleset {
 	nets := slices.Clone(in.Networks)
 	slices.SortFunc(nets, func(a, b RuleNetwork) int { return cmp.Compare(a.Bridge, b.Bridge) })
@@ -148,7 +151,11 @@ func ComputeRules(in RuleInput) Ruleset {
 				Rule{OIF: []Ifname{br}, IIF: []Ifname{notBr}, Action: Action{Kind: "drop"}})
 			continue
 		}
-		fwd = append(fwd, Rule{IIF: []Ifname{br}, OIF: []Ifname{notBr, {Name: bridgePrefix, Prefix: true}}, Action: Action{Kind: "drop"}})
+		fwd = append(fwd,
+			Rule{IIF: []Ifname{br}, OIF: []Ifname{notBr, {Name: bridgePrefix, Prefix: true}}, Action: Action{Kind: "drop"}},
+			// No new connection from outside reaches a container unless it
+			// was published (DNAT): containers are not routable services.
+			Rule{IIF: []Ifname{{Name: bridgePrefix, Prefix: true, Not: true}}, OIF: []Ifname{br}, CtNew: true, CtNoDNAT: true, Action: Action{Kind: "drop"}})
 	}
 	return Ruleset{Chains: []Chain{
 		{Name: "prerouting", Type: "nat", Hook: "prerouting", Priority: -100, Rules: dnat},
@@ -199,6 +206,12 @@ func (r Rule) String() string {
 	}
 	if r.CtDNAT {
 		p = append(p, "ct status dnat")
+	}
+	if r.CtNew {
+		p = append(p, "ct state new")
+	}
+	if r.CtNoDNAT {
+		p = append(p, "ct status != dnat")
 	}
 	switch r.Action.Kind {
 	case "dnat":

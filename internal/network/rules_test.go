@@ -87,6 +87,7 @@ func TestComputeRulesIsolation(t *testing.T) {
 	}
 	want := []string{
 		`iifname "berth-a" oifname != "berth-a" oifname "berth*" drop`,
+		`iifname != "berth*" oifname "berth-a" ct state new ct status != dnat drop`,
 		`iifname "berth-b" oifname != "berth-b" drop`,
 		`iifname != "berth-b" oifname "berth-b" drop`,
 	}
