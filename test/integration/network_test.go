@@ -331,6 +331,20 @@ func TestNetworks(t *testing.T) {
 				t.Fatalf("%s from %s: %v %q\n%s", try.addr, try.ns, err, got, nftRules(t, d.HostNetNS))
 			}
 		}
+		// The second host routes to the container's subnet through the
+		// host: the unpublished container address itself stays closed.
+		p, err := testutil.NetlinkAt(peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		_, dst, _ := net.ParseCIDR(webIP + "/32")
+		if err := p.RouteAdd(&netlink.Route{Dst: dst, Gw: net.ParseIP("10.199.0.1")}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := dialIn(t, peer, webIP+":80"); err == nil || strings.Contains(got, "hello-from-web") {
+			t.Fatalf("the second host reached the container's own address, unpublished: %v %q", err, got)
+		}
 	})
 	t.Run("outbound goes out, internal does not", func(t *testing.T) {
 		// The second host listens; containers try to reach it.
