@@ -1,6 +1,7 @@
 package network
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,7 +23,10 @@ func TestAllowThroughDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
+	// Closed after every other cleanup (they run last-in first-out): a
+	// closed fd must never reach nftables, which would then act on the
+	// test process's own namespace — the machine's.
+	t.Cleanup(func() { unix.Close(fd) })
 	if added, err := allowThroughDocker(fd); err != nil || added {
 		t.Fatalf("without Docker: added %v, %v", added, err)
 	}
@@ -42,9 +46,15 @@ func TestAllowThroughDocker(t *testing.T) {
 	}
 	conn.CloseLasting()
 	t.Cleanup(func() {
-		c, _ := nftConn(fd)
+		c, err := nftConn(fd)
+		if err != nil {
+			t.Error(err)
+			return
+		}
 		c.DelTable(filter)
-		c.Flush()
+		if err := c.Flush(); err != nil {
+			t.Error(err)
+		}
 		c.CloseLasting()
 	})
 	for i, want := range []bool{true, false} {
@@ -57,5 +67,21 @@ func TestAllowThroughDocker(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "-A DOCKER-USER -i berth+ -j ACCEPT") || !strings.Contains(string(out), "-A DOCKER-USER -o berth+ -j ACCEPT") {
 			t.Fatalf("iptables does not read the rules: %v\n%s", err, out)
 		}
+	}
+}
+
+// A descriptor that is not a network namespace (closed, reused) must not
+// reach nftables: it would act on the machine's own namespace.
+func TestNftConnRefusesNonNamespaceFd(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := nftConn(int(f.Fd())); err == nil {
+		t.Fatal("nftConn accepted /dev/null as a network namespace")
+	}
+	if _, err := nftConn(1 << 20); err == nil {
+		t.Fatal("nftConn accepted a closed descriptor")
 	}
 }

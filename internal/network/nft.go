@@ -64,6 +64,12 @@ func applyRules(netnsFd int, rs Ruleset, replace bool) error {
 func nftConn(netnsFd int) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if netnsFd >= 0 {
+		// A closed (or reused) descriptor would silently make nftables act
+		// on this process's own namespace, the machine's: refuse it.
+		var st unix.Statfs_t
+		if err := unix.Fstatfs(netnsFd, &st); err != nil || st.Type != unix.NSFS_MAGIC {
+			return nil, fmt.Errorf("nftables: fd %d is not a network namespace (%v)", netnsFd, err)
+		}
 		opts = append(opts, nftables.WithNetNSFd(netnsFd))
 	}
 	conn, err := nftables.New(opts...)
