@@ -355,6 +355,9 @@ func (h *host) plug(nsPath, br, veth, ifname string, ip netip.Addr, subnet netip
 	if err != nil {
 		return err
 	}
+	if err := h.nl.LinkSetHairpin(hostEnd, true); err != nil {
+		return fmt.Errorf("hairpin on %s: %w", veth, err)
+	}
 	if err := h.nl.LinkSetUp(hostEnd); err != nil {
 		return fmt.Errorf("veth %s up: %w", veth, err)
 	}

@@ -151,6 +151,11 @@ func (h *host) plugPooled(p pooledNS, br, veth, ifname string, ip netip.Addr, su
 	if err := h.nl.LinkSetMasterByIndex(hostEnd, bridge.Attrs().Index); err != nil {
 		return fmt.Errorf("veth %s on bridge %s: %w", veth, br, err)
 	}
+	// Hairpin: a container reaching its own published port through the
+	// host's address gets the packet back on the port it came from.
+	if err := h.nl.LinkSetHairpin(hostEnd, true); err != nil {
+		return fmt.Errorf("hairpin on %s: %w", veth, err)
+	}
 	if err := h.nl.LinkSetUp(hostEnd); err != nil {
 		return fmt.Errorf("veth %s up: %w", veth, err)
 	}

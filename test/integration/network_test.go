@@ -331,6 +331,12 @@ func TestNetworks(t *testing.T) {
 				t.Fatalf("%s from %s: %v %q\n%s", try.addr, try.ns, err, got, nftRules(t, d.HostNetNS))
 			}
 		}
+		// Through the host's address from another container on the same
+		// bridge (DNAT back into the bridge, masqueraded so the reply
+		// returns through the host).
+		if out, code := runIn(t, c, nil, onNetwork("front"), "sh", "-c", strings.Replace(httpGet("10.199.0.1"), " 80", " 8080", 1)); code != 0 || !strings.Contains(out, "hello-from-web") {
+			t.Fatalf("published port through the host's address from the same bridge: exit %d %q", code, out)
+		}
 		// The second host routes to the container's subnet through the
 		// host: the unpublished container address itself stays closed.
 		p, err := testutil.NetlinkAt(peer)
