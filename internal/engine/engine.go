@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
-	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events, PoolSize: 2}); err != nil {
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
 		if os.Geteuid() == 0 {
 			return nil, fmt.Errorf("networks: %w", err)
 		}
