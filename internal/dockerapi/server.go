@@ -36,6 +36,8 @@ type Config struct {
 	Images ImageBackend
 	// Builder serves POST /build; nil leaves it out.
 	Builder BuildBackend
+	// Networks serves /networks/...; nil leaves those routes out.
+	Networks NetworkBackend
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -75,6 +77,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Builder != nil {
 		s.routeBuild(cfg.Builder)
+	}
+	if cfg.Networks != nil {
+		s.routeNetworks(cfg.Networks)
 	}
 	return s
 }

@@ -263,7 +263,7 @@ func TestDockerCpStoppedVolumes(t *testing.T) {
 	if diff := must(t, d, "diff", "vv"); strings.Contains(diff, "new.txt") {
 		t.Fatalf("the copy into the volume landed in the rootfs:\n%s", diff)
 	}
-	if n, _ := testutil.MountsUnder(d.ExecRoot); len(n) > 0 {
+	if n, _ := testutil.ContainerMountsUnder(d.ExecRoot); len(n) > 0 {
 		t.Fatalf("mounts left under the exec root: %v", n)
 	}
 }

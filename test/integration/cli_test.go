@@ -52,7 +52,7 @@ func TestCLILifecycleVerbs(t *testing.T) {
 	// attach follows the output until the container exits, with its code.
 	ctx := context.Background()
 	created, err := d.Client.ContainerCreate(ctx, "talker", container.CreateRequest{Config: &container.Config{
-		Image: "busybox", Cmd: []string{"sh", "-c", "sleep 0.5; echo from-talker; exit 3"},
+		Image: "busybox", Cmd: []string{"sh", "-c", "sleep 2; echo from-talker; exit 3"},
 	}})
 	if err != nil {
 		t.Fatal(err)
