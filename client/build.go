@@ -23,6 +23,7 @@ type BuildOptions struct {
 	BuildArgs  map[string]*string
 	Labels     map[string]string
 	Platform   string
+	Network    string // networking mode for RUN containers
 }
 
 // ImageBuild sends the build context tarball (plain or gzip'd) and copies
@@ -54,6 +55,9 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts Bu
 	}
 	if opts.Platform != "" {
 		q.Set("platform", opts.Platform)
+	}
+	if opts.Network != "" {
+		q.Set("networkmode", opts.Network)
 	}
 	if len(opts.BuildArgs) > 0 {
 		b, _ := json.Marshal(opts.BuildArgs)

@@ -41,6 +41,7 @@ type Options struct {
 	BuildArgs  map[string]*string // --build-arg; nil value: take it from the environment (unset here)
 	Labels     map[string]string  // --label
 	Platform   string             // --platform (accepted; only the host platform is built)
+	Network    string             // --network for RUN containers ("" or "default": the daemon's default)
 }
 
 // Builder builds images.

@@ -43,6 +43,10 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 	if len(argEnv) > 0 {
 		createdBy = fmt.Sprintf("|%d %s %s", len(argEnv), strings.Join(argEnv, " "), createdBy)
 	}
+	network := s.opts.Network
+	if network == "default" {
+		network = ""
+	}
 	return s.cached(ctx, n, cfg, "", func() (_ string, err error) {
 		b := s.b
 		cc := &ctypes.Config{
@@ -50,7 +54,7 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 			Env: append(append([]string(nil), cfg.Env...), argEnv...), WorkingDir: cfg.WorkingDir, User: cfg.User,
 			Labels: map[string]string{"io.berth.build": "intermediate"},
 		}
-		ctr, err := b.containers.Create(ctx, container.CreateRequest{Config: cc, HostConfig: &ctypes.HostConfig{}})
+		ctr, err := b.containers.Create(ctx, container.CreateRequest{Config: cc, HostConfig: &ctypes.HostConfig{NetworkMode: ctypes.NetworkMode(network)}})
 		if err != nil {
 			return "", err
 		}

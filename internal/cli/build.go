@@ -81,6 +81,7 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "set build-time variables")
 	f.StringArrayVar(&labels, "label", nil, "set metadata for an image")
 	f.StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
+	f.StringVar(&opts.Network, "network", "", "set the networking mode for the RUN instructions during build")
 	return cmd
 }
 

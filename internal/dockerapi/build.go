@@ -53,6 +53,7 @@ func postBuild(b BuildBackend, w http.ResponseWriter, r *http.Request) error {
 		NoCache:    boolValue(q.Get("nocache")),
 		Pull:       boolValue(q.Get("pull")),
 		Platform:   q.Get("platform"),
+		Network:    q.Get("networkmode"),
 	}
 	if v := q.Get("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &opts.BuildArgs); err != nil {

@@ -44,7 +44,7 @@ func TestPostBuild(t *testing.T) {
 	b := &recordingBuilder{}
 	code, body := postBuildReq(t, b, url.Values{
 		"t": {"a", "b:v"}, "dockerfile": {"sub/Df"}, "target": {"s"}, "nocache": {"1"}, "pull": {"true"},
-		"buildargs": {`{"X":"1","Y":null}`}, "labels": {`{"l":"v"}`}, "platform": {"linux/amd64"},
+		"buildargs": {`{"X":"1","Y":null}`}, "labels": {`{"l":"v"}`}, "platform": {"linux/amd64"}, "networkmode": {"none"},
 	})
 	if code != 200 {
 		t.Fatalf("status %d: %s", code, body)
@@ -52,7 +52,7 @@ func TestPostBuild(t *testing.T) {
 	one := "1"
 	want := build.Options{
 		Dockerfile: "sub/Df", Tags: []string{"a", "b:v"}, Target: "s", NoCache: true, Pull: true,
-		BuildArgs: map[string]*string{"X": &one, "Y": nil}, Labels: map[string]string{"l": "v"}, Platform: "linux/amd64",
+		BuildArgs: map[string]*string{"X": &one, "Y": nil}, Labels: map[string]string{"l": "v"}, Platform: "linux/amd64", Network: "none",
 	}
 	if diff := cmp.Diff(want, b.opts); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)

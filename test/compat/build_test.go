@@ -528,5 +528,10 @@ func TestDockerBuildDockerfileElsewhere(t *testing.T) {
 	if out, _ := docker(t, d, "image", "inspect", "--format", "{{.Config.Env}}", "stdin"); !strings.Contains(out, "FROM_STDIN=1") {
 		t.Fatalf("stdin image env %q", out)
 	}
+	// --network none reaches the RUN containers: only lo.
+	netCtx := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN cat /proc/net/dev; ! grep -q eth0 /proc/net/dev\n"})
+	if out, err := dockerBuild(t, d, "--network", "none", netCtx); err != nil {
+		t.Fatalf("--network none: %v\n%s", err, out)
+	}
 	requireClean(t, d)
 }
