@@ -171,11 +171,11 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 	if c.From == "" {
 		sums = s.sums
 	}
-	hash, err := contentHash(srcs, srcRoot, sums)
+	content, err := contentHash(srcs, srcRoot, sums)
 	if err != nil {
 		return err
 	}
-	hash = fromID + ":" + hash + ":" + c.Chown + ":" + c.Chmod
+	hash := fromID + ":" + content + ":" + c.Chown + ":" + c.Chmod
 	dest := c.DestPath
 	if !path.IsAbs(dest) {
 		wd := s.config.WorkingDir
@@ -206,7 +206,7 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 			}
 			img, err := s.b.images.BuildStep(ctx, image.BuildStepOptions{
 				Parent: s.imageID, Rootfs: id, Config: cfg, Adopt: true,
-				History: ocispec.History{CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) %s %s in %s ", strings.ToLower(c.Name), hash[:min(len(hash), 20)], dest)},
+				History: ocispec.History{CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) %s file:%s in %s ", c.Name, content, dest)},
 			})
 			if err != nil {
 				return err
