@@ -7,15 +7,26 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/snapshot"
 )
 
-// Cleanup removes what builds cut short by a daemon crash left: build
-// directories under the temp dir (after unmounting the root filesystems
-// mounted in them) and the build snapshots. Call it at daemon start, before
-// any build runs.
+// Cleanup removes what builds cut short by a daemon crash left: RUN
+// containers, build directories under the temp dir (after unmounting the
+// root filesystems mounted in them) and the build snapshots. Call it at
+// daemon start, before any build runs.
 func (b *Builder) Cleanup(ctx context.Context) {
+	if b.containers != nil {
+		list, err := b.containers.List(ctx, container.ListOptions{All: true, Filters: map[string][]string{"label": {buildLabel + "=intermediate"}}})
+		if err == nil {
+			for _, c := range list {
+				if err := b.containers.Remove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+					log.From(ctx).Warn("remove stale build container", "container", container.ShortID(c.ID), "err", err)
+				}
+			}
+		}
+	}
 	ents, _ := os.ReadDir(b.tmpDir)
 	for _, e := range ents {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "build-") {
@@ -71,3 +82,6 @@ func mountedUnder(dir string) bool {
 	}
 	return false
 }
+
+// buildLabel marks RUN containers, so a crash's leftovers can be found.
+const buildLabel = "io.berth.build"

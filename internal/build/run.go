@@ -52,7 +52,7 @@ func (s *buildState) runStep(ctx context.Context, n *parser.Node, c *instruction
 		cc := &ctypes.Config{
 			Image: s.imageID, Cmd: argv, Entrypoint: []string{""},
 			Env: append(append([]string(nil), cfg.Env...), argEnv...), WorkingDir: cfg.WorkingDir, User: cfg.User,
-			Labels: map[string]string{"io.berth.build": "intermediate"},
+			Labels: map[string]string{buildLabel: "intermediate"},
 		}
 		ctr, err := b.containers.Create(ctx, container.CreateRequest{Config: cc, HostConfig: &ctypes.HostConfig{NetworkMode: ctypes.NetworkMode(network)}})
 		if err != nil {

@@ -487,10 +487,14 @@ func tarContext(w io.Writer, dir string) error {
 	return testutil.TarDir(w, dir)
 }
 
-// TestBuildCrashLeftovers: a build directory a crashed daemon left behind
-// is gone after the next start.
+// TestBuildCrashLeftovers: a build directory and a RUN container a crashed
+// daemon left behind are gone after the next start.
 func TestBuildCrashLeftovers(t *testing.T) {
 	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	if out, err := docker(t, d, "create", "--label", "io.berth.build=intermediate", "busybox", "true"); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
 	stale := filepath.Join(d.DataRoot, "tmp", "build-123", "context")
 	if err := os.MkdirAll(stale, 0o755); err != nil {
 		t.Fatal(err)
@@ -502,6 +506,9 @@ func TestBuildCrashLeftovers(t *testing.T) {
 	testutil.RestartDaemon(t, d)
 	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
 		t.Fatalf("stale build dir still there: %v", err)
+	}
+	if out, err := docker(t, d, "ps", "-aq"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("stale build container still there: %v %q", err, out)
 	}
 }
 
