@@ -403,11 +403,12 @@ func copyTree(root, src, target string, owner *idPair, mode *os.FileMode) error 
 					return err
 				}
 			}
-			if err := os.Mkdir(out, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			err := os.Mkdir(out, 0o755)
+			if err != nil && !errors.Is(err, os.ErrExist) {
 				return err
 			}
-			if rel == "." && path.Clean(dst) == "/" {
-				return nil
+			if rel == "." && (err != nil || path.Clean(dst) == "/") {
+				return nil // as Docker: an existing destination directory keeps its owner and mode
 			}
 		case fi.Mode()&fs.ModeSymlink != 0:
 			t, err := os.Readlink(p)
