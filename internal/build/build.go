@@ -173,6 +173,7 @@ type buildState struct {
 	// the stage being built
 	imageID string // "" for scratch
 	config  dockerspec.DockerOCIImageConfig
+	cmdSet  bool              // the stage has its own CMD
 	args    map[string]string // ARGs in scope and their values
 	argKeys []string
 	step    int
@@ -352,6 +353,7 @@ func (s *buildState) from(ctx context.Context, st *instructions.Stage, metaArgs 
 		}
 	}
 	s.stageNames = append(s.stageNames, st.Name)
+	s.cmdSet = false
 	s.args = map[string]string{}
 	s.argKeys = nil
 	s.meta = metaArgs
@@ -480,7 +482,7 @@ func (s *buildState) dispatch(ctx context.Context, n *parser.Node, cmd any) erro
 	case *instructions.MaintainerCommand:
 		return s.commitConfig(ctx, n, cfg, "MAINTAINER "+c.Maintainer)
 	case *instructions.WorkdirCommand:
-		wd := c.Path
+		wd := c.Path // as Docker: an absolute path is kept as written
 		if !path.IsAbs(wd) {
 			base := cfg.WorkingDir
 			if base == "" {
@@ -488,7 +490,7 @@ func (s *buildState) dispatch(ctx context.Context, n *parser.Node, cmd any) erro
 			}
 			wd = path.Join(base, wd)
 		}
-		cfg.WorkingDir = path.Clean(wd)
+		cfg.WorkingDir = wd
 		// Docker creates the directory (as a layer only if it was missing).
 		return s.workdir(ctx, n, cfg)
 	case *instructions.UserCommand:
@@ -524,13 +526,16 @@ func (s *buildState) dispatch(ctx context.Context, n *parser.Node, cmd any) erro
 		return s.commitConfig(ctx, n, cfg, "VOLUME "+fmt.Sprint(c.Volumes))
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.cmdLine(c.ShellDependantCmdLine, cfg)
+		s.cmdSet = true
 		return s.commitConfig(ctx, n, cfg, "CMD "+fmt.Sprintf("%q", cfg.Cmd))
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = s.cmdLine(c.ShellDependantCmdLine, cfg)
 		if len(c.CmdLine) == 0 || (len(c.CmdLine) == 1 && c.CmdLine[0] == "" && c.PrependShell) {
 			cfg.Entrypoint = nil
 		}
-		cfg.Cmd = nil // ENTRYPOINT resets an inherited CMD
+		if !s.cmdSet {
+			cfg.Cmd = nil // ENTRYPOINT resets a CMD inherited from the base
+		}
 		return s.commitConfig(ctx, n, cfg, "ENTRYPOINT "+fmt.Sprintf("%q", cfg.Entrypoint))
 	case *instructions.ShellCommand:
 		cfg.Shell = append([]string(nil), c.Shell...)
