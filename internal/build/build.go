@@ -456,7 +456,9 @@ func (s *buildState) dispatch(ctx context.Context, n *parser.Node, cmd any) erro
 				v, have = *bv, true
 				s.markUsed(kv.Key)
 			}
-			_ = have
+			if !have {
+				continue // declared without a value: not in RUN's environment (as Docker)
+			}
 			if _, ok := s.args[kv.Key]; !ok {
 				s.argKeys = append(s.argKeys, kv.Key)
 			}

@@ -82,7 +82,7 @@ func TestDockerBuildCorpus(t *testing.T) {
 		dir := filepath.Dir(df)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			tag := "corpus-" + filepath.Base(dir)
-			out, err := dockerBuild(t, d, "-t", tag, dir)
+			out, err := dockerBuild(t, d, append(caseFlags(dir), "-t", tag, dir)...)
 			if err != nil {
 				t.Fatalf("docker build: %v\n%s", err, out)
 			}
@@ -119,6 +119,15 @@ func TestDockerBuildCorpus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// caseFlags are a corpus case's extra `docker build` flags (its "flags" file).
+func caseFlags(dir string) []string {
+	data, err := os.ReadFile(filepath.Join(dir, "flags"))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(data))
 }
 
 // startDockerd starts Debian's dockerd on its own roots and socket, with no
@@ -181,7 +190,7 @@ func TestDockerBuildCorpusDockerd(t *testing.T) {
 				t.Skip("berth-only case: Docker's legacy builder refuses it")
 			}
 			tag := "corpus-" + filepath.Base(dir)
-			if out, err := dockerBuild(t, d, "-t", tag, dir); err != nil {
+			if out, err := dockerBuild(t, d, append(caseFlags(dir), "-t", tag, dir)...); err != nil {
 				t.Fatalf("docker build: %v\n%s", err, out)
 			}
 			var paths []string
