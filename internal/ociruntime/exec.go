@@ -2,6 +2,7 @@ package ociruntime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -271,4 +272,22 @@ func initExec(conn *syncConn, cfg *initConfig, fds initFDs) (string, []string, e
 		return "", nil, err
 	}
 	return path, env, nil
+}
+
+// ContainerProcess returns a copy of container id's process (from its
+// config), the base runc's exec builds on when no --process is given.
+func (r *Runtime) ContainerProcess(ctx context.Context, id string) (*specs.Process, error) {
+	rec, err := r.load(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Config == nil || rec.Config.Process == nil {
+		return nil, fmt.Errorf("container %q: state has no process", id)
+	}
+	b, err := json.Marshal(rec.Config.Process)
+	if err != nil {
+		return nil, err
+	}
+	var p specs.Process
+	return &p, json.Unmarshal(b, &p)
 }
