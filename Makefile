@@ -13,7 +13,7 @@ HOST      ?= unix:///run/berth/berth.sock
 
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build install start stop hello deps test test-nonroot root-test integration conformance lint bench check clean
+.PHONY: all build build-deps install start stop hello deps test test-nonroot root-test integration conformance lint bench check clean
 
 all: build
 
@@ -30,8 +30,12 @@ start:
 stop:
 	@if [ -f /run/berth/berth.pid ]; then kill "$$(cat /run/berth/berth.pid)" && echo "berth daemon stopped"; fi
 
+# What building needs beyond Go (libseccomp for cgo), installed when missing.
+build-deps:
+	@scripts/install-deps.sh build
+
 # README command 1: build, install, start the daemon if needed, run hello.
-hello: install start
+hello: build-deps install start
 	$(PREFIX)/bin/berth run --rm hello
 
 # Every test dependency: Debian packages, then Go tools via the module proxy.

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-20}
 WARMUP=${WARMUP:-2}
-SECTIONS=${SECTIONS:-api,run,detach,memory}
+SECTIONS=${SECTIONS:-api,run,detach,net,memory}
 OUT=${OUT:-BENCHMARKS.md}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 say() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -208,6 +208,36 @@ many_section() {
   $berth -H "unix://$sock" ps -aq | xargs -r -n 50 $berth -H "unix://$sock" rm -f >/dev/null 2>&1 || true
 }
 
+# net_section: MiB/s of NET_MIB (default 1024) MiB sent from the host's
+# 127.0.0.1 to a container's published port (a persistent busybox nc
+# server handing each connection to dd into /dev/null; dd writes 1 MiB
+# blocks on the client side),
+# NET_RUNS times per engine. Docker goes through its docker-proxy; berth
+# through DNAT in the kernel.
+net_section() {
+  local e mib=${NET_MIB:-1024} runs=${NET_RUNS:-5} port prefix i t0 t1
+  for e in 0 1; do
+    prefix=${prefixes[$e]} port=$((18900 + e))
+    # shellcheck disable=SC2086
+    $prefix rm -f bench-sink >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    $prefix run -d --name bench-sink -p "127.0.0.1:$port:5000" bb nc -ll -p 5000 -e dd of=/dev/null bs=65536 >/dev/null
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    : >"$work/net.$e"
+    for ((i = 0; i < runs; i++)); do
+      t0=$EPOCHREALTIME
+      dd if=/dev/zero bs=1M count="$mib" 2>/dev/null >"/dev/tcp/127.0.0.1/$port" || break
+      t1=$EPOCHREALTIME
+      awk -v a="${t0/./}" -v b="${t1/./}" -v m="$mib" 'BEGIN{printf "%d\n", m / ((b-a)/1e6) * 1000}' >>"$work/net.$e"
+      sleep 0.2
+    done
+    # shellcheck disable=SC2086
+    $prefix rm -f bench-sink >/dev/null 2>&1 || true
+  done
+  # stats prints thousandths as units: the samples are MiB/s × 1000.
+  rows+=("| published port, 127.0.0.1 → container, ${mib} MiB (MiB/s; median (min–max) of $runs) | $(stats "$work/net.0") | $(stats "$work/net.1") | (same daemon) |")
+}
+
 IFS=, read -ra sections <<<"$SECTIONS"
 for s in "${sections[@]}"; do
   case $s in
@@ -222,7 +252,7 @@ for s in "${sections[@]}"; do
     else
       say "run --rm"
       measure '`run --rm --network none bb true`' run --rm --network none bb true
-      measure '`run --rm bb true` (berth: no network yet)' run --rm bb true
+      measure '`run --rm bb true` (default bridge)' run --rm bb true
     fi
     ;;
   detach)
@@ -235,6 +265,12 @@ for s in "${sections[@]}"; do
     if image_ready; then
       say "${MANY:-1000} containers at once"
       many_section
+    fi
+    ;;
+  net)
+    if image_ready; then
+      say "throughput through a published port"
+      net_section
     fi
     ;;
   memory)

@@ -44,5 +44,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVarP(&cfg.Hosts, "host", "H", cfg.Hosts, "daemon socket(s) to listen on")
 	f.BoolVarP(&debug, "debug", "D", false, "enable debug logging")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&cfg.HostNetNS, "host-netns", "", "network namespace (a path) to put bridges, rules and DNS in instead of the daemon's own (tests)")
+	f.MarkHidden("host-netns")
 	return cmd
 }

@@ -333,20 +333,51 @@ func (m *v1) freezer(state string) error {
 	if !ok {
 		return errdefs.NotImplemented(fmt.Errorf("cgroup: no freezer controller"))
 	}
-	if err := writeFile(dir, "freezer.state", state); err != nil {
-		return err
+	if state != "FROZEN" {
+		if err := writeFile(dir, "freezer.state", state); err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i++ {
+			b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(b)) == state {
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return fmt.Errorf("cgroup: freezer did not reach %s", state)
 	}
+	// v1 freezing can stick in FREEZING while tasks fork or exec: write
+	// FROZEN again and again, thawing now and then so that new tasks are
+	// caught too (runc's workaround), and never leave the cgroup half
+	// frozen on failure.
 	for i := 0; i < 1000; i++ {
+		if i%50 == 49 {
+			writeFile(dir, "freezer.state", "THAWED")
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := writeFile(dir, "freezer.state", "FROZEN"); err != nil {
+			return err
+		}
+		if i%25 == 24 {
+			time.Sleep(10 * time.Microsecond)
+		}
 		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(string(b)) == state {
+		switch got := strings.TrimSpace(string(b)); got {
+		case "FROZEN":
 			return nil
+		case "FREEZING":
+		default:
+			return fmt.Errorf("cgroup: freezer state %s after writing FROZEN", got)
 		}
-		time.Sleep(time.Millisecond)
 	}
-	return fmt.Errorf("cgroup: freezer did not reach %s", state)
+	writeFile(dir, "freezer.state", "THAWED")
+	return fmt.Errorf("cgroup: freezer did not reach FROZEN (stuck in FREEZING; thawed again)")
 }
 
 func (m *v1) Pids() ([]int, error) {

@@ -61,7 +61,7 @@ func NewRootCommand() *cobra.Command {
 		newVersionCommand(c),
 		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
-		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c),
+		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
 		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
 		newInfoCommand(c), newContainerCommand(c), newExecCommand(c),
 	)

@@ -678,13 +678,21 @@ func newSystemDfCommand(c *CLI) *cobra.Command {
 				}
 			}
 			rows = append(rows, row{"Containers", fmt.Sprint(len(du.Containers)), fmt.Sprint(cActive), units.HumanSize(float64(cSize)), reclaim(cFree, cSize)})
-			var vSize int64
+			var vSize, vFree int64
+			var vActive int
 			for _, v := range du.Volumes {
-				if v.UsageData != nil && v.UsageData.Size > 0 {
-					vSize += v.UsageData.Size
+				if v.UsageData == nil {
+					continue
+				}
+				size := max(v.UsageData.Size, 0)
+				vSize += size
+				if v.UsageData.RefCount > 0 {
+					vActive++
+				} else {
+					vFree += size
 				}
 			}
-			rows = append(rows, row{"Local Volumes", fmt.Sprint(len(du.Volumes)), "0", units.HumanSize(float64(vSize)), reclaim(vSize, vSize)})
+			rows = append(rows, row{"Local Volumes", fmt.Sprint(len(du.Volumes)), fmt.Sprint(vActive), units.HumanSize(float64(vSize)), reclaim(vFree, vSize)})
 			rows = append(rows, row{"Build Cache", "0", "0", "0B", "0B"})
 			if format != "" {
 				for _, r := range rows {

@@ -39,6 +39,7 @@ type containerOptions struct {
 	stopTimeout int
 	host        hostOptions   // isolation, storage and resources (hostflags.go)
 	health      healthOptions // health.go
+	net         netOptions    // network.go
 }
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
@@ -59,6 +60,7 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
 	o.host.addFlags(f)
 	o.health.addFlags(f)
+	o.net.addFlags(f)
 	f.SetInterspersed(false) // `run IMAGE CMD -x`: flags after the image belong to CMD
 }
 
@@ -105,7 +107,11 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 	if err := o.host.apply(cmd.Flags(), cfg, hc); err != nil {
 		return container.CreateRequest{}, err
 	}
-	return container.CreateRequest{Config: cfg, HostConfig: hc}, nil
+	req := container.CreateRequest{Config: cfg, HostConfig: hc}
+	if err := o.net.apply(&req); err != nil {
+		return container.CreateRequest{}, err
+	}
+	return req, nil
 }
 
 func newCreateCommand(c *CLI) *cobra.Command {

@@ -26,7 +26,7 @@ import (
 // container, the last component not followed (a symlink's LinkTarget is
 // where it leads, resolved inside the container).
 func (s *Service) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
-	c, root, err := s.openRoot(ctx, ref)
+	c, root, err := s.openRoot(ctx, ref, true)
 	if err != nil {
 		return container.PathStat{}, err
 	}
@@ -104,7 +104,7 @@ func fileMode(m uint32) fs.FileMode {
 // directory fds and never follows a symlink, so a container that swaps
 // files for symlinks while it is read cannot make it read host files.
 func (s *Service) ArchivePath(ctx context.Context, ref, p string, start func(container.PathStat) (io.Writer, error)) error {
-	c, root, err := s.openRoot(ctx, ref)
+	c, root, err := s.openRoot(ctx, ref, true)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Service) ExtractArchive(ctx context.Context, ref, p string, r io.Reader
 	if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
 		return errdefs.Forbidden(fmt.Errorf("container rootfs is marked read-only"))
 	}
-	c, root, err := s.openRoot(ctx, ref)
+	c, root, err := s.openRoot(ctx, ref, true)
 	if err != nil {
 		return err
 	}

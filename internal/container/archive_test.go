@@ -14,9 +14,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/layer"
+	"github.com/berth/berth/internal/testutil"
 )
 
 // A fake container root with the symlinks CVE-2018-15664-class attacks
@@ -292,5 +294,54 @@ func TestArchiveSymlinkRace(t *testing.T) {
 				t.Fatalf("the archive of %s read the host's file", p)
 			}
 		}
+	}
+}
+
+// A stopped container's mount destinations are resolved inside its root:
+// a destination the container made a symlink to "/" (or to a host path)
+// gets the bind inside the root, never on the host's directory.
+func TestBindMountsSymlinkDestination(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	src := filepath.Join(base, "src")
+	hostTarget := filepath.Join(base, "host-target")
+	for _, d := range []string{root, src, hostTarget} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(src, "from-volume"), []byte("v"), 0o644)
+	os.Symlink("/", filepath.Join(root, "to-root"))
+	os.Symlink(hostTarget, filepath.Join(root, "to-host"))
+	os.MkdirAll(filepath.Join(root, "real"), 0o755)
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	t.Cleanup(func() {
+		for range 4 {
+			unix.Unmount(root, unix.MNT_DETACH)
+			unix.Unmount(filepath.Join(root, "real"), unix.MNT_DETACH)
+		}
+	})
+	err = bindMounts(fd, []Mount{
+		{MountPoint: container.MountPoint{Source: src, Destination: "/to-host", RW: true}},
+		{MountPoint: container.MountPoint{Source: src, Destination: "/missing/dir", RW: true}},
+		{MountPoint: container.MountPoint{Source: src, Destination: "/real", RW: false}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(hostTarget, "from-volume")); err == nil {
+		t.Fatal("the bind landed on the host path the symlink names")
+	}
+	if _, err := os.Stat(filepath.Join(root, "missing")); err == nil {
+		t.Fatal("a missing destination was created")
+	}
+	if _, err := os.Stat(filepath.Join(root, "real", "from-volume")); err != nil {
+		t.Fatalf("bind at /real: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "real", "w"), nil, 0o644); err == nil {
+		t.Fatal("a read-only bind is writable")
 	}
 }

@@ -412,7 +412,7 @@ func (s *Service) openRootfs(ctx context.Context, ref string) (*Container, *fsRo
 		return nil, nil, err
 	}
 	if !c.Running() {
-		return s.openRoot(ctx, c.ID)
+		return s.openRoot(ctx, c.ID, false)
 	}
 	// A detached clone of the rootfs mount, not an fd on the mount itself:
 	// an fd on it would make the unmount at the container's exit fail

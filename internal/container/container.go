@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Status is where a container is in its life, as Docker names it.
@@ -50,7 +51,10 @@ type Container struct {
 	HostConfig *container.HostConfig
 	Image      string // the image's ID (sha256:...)
 	ImageRef   string // the image as the user named it
-	State      State
+	// Endpoints are the networks it joins beyond its network mode's, with
+	// aliases and addresses (NetworkingConfig, `network connect`).
+	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
+	State     State
 	// RestartCount counts restarts by the restart policy since the last
 	// start by a user.
 	RestartCount int

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -59,9 +60,10 @@ func openat2(dirfd int, p string, flags uint64, resolve uint64) (int, error) {
 	}
 }
 
-// openRoot opens container c's root filesystem. Close releases it (and
-// unmounts what it mounted).
-func (s *Service) openRoot(ctx context.Context, ref string) (_ *Container, _ *fsRoot, err error) {
+// openRoot opens container c's root filesystem, for a stopped container
+// with its volumes and binds bound in when withVolumes. Close releases it
+// (and unmounts what it mounted).
+func (s *Service) openRoot(ctx context.Context, ref string, withVolumes bool) (_ *Container, _ *fsRoot, err error) {
 	c, err := s.index.get(ref)
 	if err != nil {
 		return nil, nil, err
@@ -97,6 +99,12 @@ func (s *Service) openRoot(ctx context.Context, ref string) (_ *Container, _ *fs
 	}
 	cleanup := func() {
 		ctx := context.WithoutCancel(ctx)
+		// The volumes bound below it go with it (lazily detached: nothing
+		// is left reachable at the path once this returns).
+		if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			log.From(ctx).Warn("detaching the rootfs mounted for a copy", "container", c.ID, "err", err)
+			return
+		}
 		if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, rootfs); err != nil {
 			// Never remove the bundle through a live mount: that would
 			// delete the container's files.
@@ -115,7 +123,68 @@ func (s *Service) openRoot(ctx context.Context, ref string) (_ *Container, _ *fs
 		cleanup()
 		return nil, nil, fmt.Errorf("open rootfs of container %s: %w", ShortID(c.ID), err)
 	}
+	if withVolumes {
+		if err := bindMounts(fd, c.Mounts); err != nil {
+			unix.Close(fd)
+			cleanup()
+			return nil, nil, fmt.Errorf("mount the volumes of container %s: %w", ShortID(c.ID), err)
+		}
+	}
 	return c, &fsRoot{fd: fd, release: func() { cleanup(); unlock() }}, nil
+}
+
+// bindMounts binds a stopped container's volumes and binds at their
+// destinations under the rootfs root (an fd), as Docker does for a copy,
+// so they are part of its path space. Each destination is resolved in
+// the root (RESOLVE_IN_ROOT, symlinks followed inside it) and mounted on
+// through its fd, so a destination the container turned into a symlink
+// cannot place the mount outside. A destination that does not exist is skipped: the container's
+// filesystem is not changed. Read-only mounts are remounted read-only.
+func bindMounts(root int, mounts []Mount) error {
+	ms := append([]Mount(nil), mounts...)
+	slices.SortStableFunc(ms, func(a, b Mount) int {
+		return strings.Count(path.Clean(a.Destination), "/") - strings.Count(path.Clean(b.Destination), "/")
+	})
+	for _, m := range ms {
+		if m.Source == "" || m.Destination == "" {
+			continue
+		}
+		rel := relPath(path.Clean("/" + m.Destination))
+		// Symlinks on the way (the last one too) are followed inside the
+		// root, as runc resolves mount destinations: the fd is never a
+		// symlink, which mount(2) through /proc/self/fd would follow from
+		// the host's root.
+		dfd, err := openat2(root, rel, unix.O_PATH, resolveInRoot)
+		if err == unix.ENOENT || err == unix.ENOTDIR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Destination, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(dfd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			unix.Close(dfd)
+			continue
+		}
+		err = unix.Mount(m.Source, "/proc/self/fd/"+strconv.Itoa(dfd), "", unix.MS_BIND|unix.MS_REC, "")
+		unix.Close(dfd)
+		if err != nil {
+			return fmt.Errorf("bind %s at %s: %w", m.Source, m.Destination, err)
+		}
+		if !m.RW {
+			// The fresh mount, reached through the path again.
+			nfd, err := openat2(root, rel, unix.O_PATH, resolveInRoot)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Destination, err)
+			}
+			err = unix.Mount("", "/proc/self/fd/"+strconv.Itoa(nfd), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, "")
+			unix.Close(nfd)
+			if err != nil {
+				return fmt.Errorf("read-only %s: %w", m.Destination, err)
+			}
+		}
+	}
+	return nil
 }
 
 // openProcRoot opens /proc/<pid>/root of running container c and checks

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -49,6 +50,28 @@ type SpecFiles struct {
 	Rootfs                                  string        // the mounted root filesystem
 	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
 	Mounts                                  []specs.Mount // volumes and binds
+	NetNSPath                               string        // the network namespace to join; empty: a new one
+}
+
+// Network is what the container service needs of the network service.
+type Network interface {
+	// Attach gives c its network namespace and endpoints before it
+	// starts; nil (and no error) when its network mode needs none.
+	Attach(ctx context.Context, c *Container) (*NetAttachment, error)
+	// Detach undoes Attach; a container with nothing attached is fine.
+	Detach(ctx context.Context, id string) error
+	// Settings is the NetworkSettings of inspect.
+	Settings(id string) *container.NetworkSettings
+	// Sweep detaches the containers running says are not running.
+	Sweep(ctx context.Context, running func(id string) bool)
+}
+
+// NetAttachment is what a container's network gives its spec and /etc.
+type NetAttachment struct {
+	NetNSPath  string
+	IP         string   // on its primary network, for /etc/hosts
+	Hosts      []string // extra /etc/hosts lines (links)
+	Nameserver string   // the embedded DNS server; empty: the host's resolvers
 }
 
 // SpecFunc makes the OCI spec of c from its configuration and its image's.
@@ -71,6 +94,7 @@ type Config struct {
 	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
+	Network  Network // nil: containers get an empty network namespace
 	// Health runs healthchecks (an exec); nil: healthchecks are not run.
 	Health HealthProber
 }
@@ -151,6 +175,7 @@ type CreateRequest struct {
 	Name       string
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	Networking *network.NetworkingConfig
 }
 
 // Create makes a container: its record, name, directory and root
@@ -174,6 +199,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	c := &Container{ID: NewID(), Created: time.Now().UTC(), Config: req.Config, HostConfig: hc, Image: img.ID, ImageRef: req.Config.Image}
+	if req.Networking != nil {
+		c.Endpoints = req.Networking.EndpointsConfig
+	}
 	c.Path, c.Args = command(req.Config, img.Config)
 	if len(c.Path) == 0 && len(c.Args) == 0 {
 		return nil, errdefs.Invalidf("no command specified")
@@ -329,11 +357,21 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })
-	files, err := s.writeEtcFiles(c)
+	att, err := s.attachNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	if att != nil {
+		undo = append(undo, func() { s.cfg.Network.Detach(context.WithoutCancel(ctx), c.ID) })
+	}
+	files, err := s.writeEtcFiles(c, att)
 	if err != nil {
 		return err
 	}
 	files.Rootfs = rootfs
+	if att != nil {
+		files.NetNSPath = att.NetNSPath
+	}
 	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
 		return err
 	}
@@ -458,6 +496,9 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
 	} else {
 		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
+	}
+	if s.cfg.Network != nil {
+		s.cfg.Network.Detach(ctx, c.ID)
 	}
 	s.releaseVolumes(ctx, c)
 	ran := at.Sub(c.State.StartedAt)
@@ -716,6 +757,11 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return err
 	}
 	s.cfg.Monitor.Delete(ctx, c.ID, true)
+	if s.cfg.Network != nil {
+		if err := s.cfg.Network.Detach(ctx, c.ID); err != nil {
+			return s.markDead(ctx, c, err)
+		}
+	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		return s.markDead(ctx, c, err)
 	}
@@ -762,6 +808,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	out := make([]container.Summary, len(sel))
 	for i, c := range sel {
 		out[i] = c.Summary(now)
+		s.addNetworkSummary(c, &out[i])
 	}
 	return out, nil
 }
@@ -777,7 +824,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
 		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
 		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.mountPoints(),
-		NetworkSettings: &container.NetworkSettings{},
+		NetworkSettings: s.networkSettings(c),
 	}, nil
 }
 
@@ -946,6 +993,12 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		s.cfg.Monitor.Delete(ctx, id, true)
 	}
 	s.cleanOrphans(ctx)
+	if s.cfg.Network != nil {
+		s.cfg.Network.Sweep(ctx, func(id string) bool {
+			c, err := s.index.get(id)
+			return err == nil && c.ID == id && c.Running()
+		})
+	}
 	return nil
 }
 

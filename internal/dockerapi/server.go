@@ -34,6 +34,8 @@ type Config struct {
 	Volumes VolumeBackend
 	// Images serves /images/...; nil leaves those routes out.
 	Images ImageBackend
+	// Networks serves /networks/...; nil leaves those routes out.
+	Networks NetworkBackend
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -73,6 +75,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Images != nil {
 		s.routeImages(cfg.Images)
+	}
+	if cfg.Networks != nil {
+		s.routeNetworks(cfg.Networks)
 	}
 	return s
 }

@@ -97,15 +97,24 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		users, _ := s.cfg.Containers.(interface{ VolumeUsers(name string) []string })
 		du := &apivolume.DiskUsage{}
 		for _, v := range vols {
 			api := s.cfg.Volumes.API(v)
 			size := dirSize(api.Mountpoint)
-			api.UsageData = &apivolume.UsageData{Size: size, RefCount: 0}
+			var refs int64
+			if users != nil {
+				refs = int64(len(users.VolumeUsers(api.Name)))
+			}
+			api.UsageData = &apivolume.UsageData{Size: size, RefCount: refs}
 			out.Volumes = append(out.Volumes, api)
 			du.TotalCount++
 			du.TotalSize += size
-			du.Reclaimable += size
+			if refs > 0 {
+				du.ActiveCount++
+			} else {
+				du.Reclaimable += size
+			}
 		}
 		du.Items = out.Volumes
 		out.VolumeUsage = du

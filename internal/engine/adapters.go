@@ -63,6 +63,7 @@ func (g specGen) makeSpec(ctx context.Context, c *container.Container, img conta
 		Path: c.Path, Args: c.Args, RootfsPath: f.Rootfs,
 		Users:        spec.RootfsUserDB{Rootfs: f.Rootfs},
 		HostnamePath: f.HostnamePath, HostsPath: f.HostsPath, ResolvConfPath: f.ResolvConfPath,
+		NetNSPath:        f.NetNSPath,
 		CgroupNS:         cgroupV2(),
 		LookupDevice:     spec.HostDevices,
 		HostCapabilities: hostCaps(),

@@ -30,6 +30,7 @@ import (
 	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/pid1/payload"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
@@ -44,6 +45,10 @@ type Config struct {
 	// Binary is the berth executable the monitor runs as (and re-executes
 	// as each container's init); empty means this process's own.
 	Binary string
+	// HostNetNS is the network namespace bridges, veths, nftables rules
+	// and DNS servers go in; empty means the daemon's own. Tests give a
+	// fresh one, so they never touch the host's networking.
+	HostNetNS string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -65,6 +70,7 @@ type Engine struct {
 	meta       *metadata.DB
 	images     *image.Store
 	containers *container.Service
+	networks   *network.Service
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -115,6 +121,20 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
+		if os.Geteuid() == 0 {
+			return nil, fmt.Errorf("networks: %w", err)
+		}
+		// Without root there are no bridges or rules to make: containers
+		// get an empty network namespace, as with --network none.
+		log.From(ctx).Warn("networking is unavailable; containers get no network", "err", err)
+		e.networks = nil
+	}
+	var netw container.Network
+	var netAPI dockerapi.NetworkBackend
+	if e.networks != nil {
+		netw = networks{svc: e.networks, images: e.images}
+	}
 	mon, err := startMonitor(ctx, cfg.ExecRoot, cfg.Binary)
 	if err != nil {
 		return nil, err
@@ -127,12 +147,15 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: specGen{initPath: initPath}.makeSpec,
 		Volumes: volumeAdapter{volumes},
-		Monitor: mon, Events: e.events,
+		Monitor: mon, Events: e.events, Network: netw,
 	})
 	if err != nil {
 		return nil, err
 	}
 	volumes.SetUsers(e.containers.VolumeUsers)
+	if e.networks != nil {
+		netAPI = networkBackend{svc: e.networks, containers: e.containers}
+	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
 			Logger:     log.From(ctx),
@@ -142,6 +165,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Volumes:    volumes,
 			Containers: e.containers,
 			Images:     e.images,
+			Networks:   netAPI,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -183,6 +207,10 @@ func (e *Engine) Close() {
 		l.Close()
 	}
 	e.listeners = nil
+	if e.networks != nil {
+		e.networks.Close()
+		e.networks = nil
+	}
 	if e.meta != nil {
 		e.meta.Close()
 		e.meta = nil

@@ -38,15 +38,15 @@ var (
 	}
 )
 
-type initFDs struct{ sync, fifo, console, preserved int }
+type initFDs struct{ sync, fifo, console, preserved, exe int }
 
 func parseInitFDs(s string) (initFDs, error) {
-	var f initFDs
+	f := initFDs{exe: -1}
 	parts := strings.Split(s, ",")
-	if len(parts) != 4 {
-		return f, fmt.Errorf("%s=%q: want 4 numbers", initFDsEnv, s)
+	if len(parts) != 4 && len(parts) != 5 {
+		return f, fmt.Errorf("%s=%q: want 4 or 5 numbers", initFDsEnv, s)
 	}
-	var n [4]int
+	n := []int{-1, -1, -1, -1, -1}
 	for i, p := range parts {
 		v, err := strconv.Atoi(p)
 		if err != nil {
@@ -54,7 +54,7 @@ func parseInitFDs(s string) (initFDs, error) {
 		}
 		n[i] = v
 	}
-	return initFDs{n[0], n[1], n[2], n[3]}, nil
+	return initFDs{n[0], n[1], n[2], n[3], n[4]}, nil
 }
 
 // InitMain is `berth init`, the container's init. It must run before
@@ -67,6 +67,9 @@ func InitMain() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth init: not started by the runtime:", err)
 		os.Exit(2)
+	}
+	if fds.exe > 2 {
+		unix.Close(fds.exe) // the init binary's mount: nothing to keep of it
 	}
 	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
 	path, argv, env, fifo, err := initContainer(conn, fds)

@@ -227,8 +227,16 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return 2 + len(extra)
 	}
 	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), fdOf(fifo), fdOf(console), len(o.ExtraFiles))
+	// The init binary is exec'd through its number in the child: passed
+	// among the child's files, Go places it there. Its number in this
+	// process could be taken over by Go's own dup3s in the child before the
+	// exec (the slot just above the highest passed fd), which under many
+	// concurrent creates made the exec hit a pipe (EACCES). The init closes
+	// it first thing.
+	exeFD := fdOf(exe)
+	fds += "," + strconv.Itoa(exeFD)
 	cmd := &exec.Cmd{
-		Path:       initExecPath(exe.Fd(), plan.cloneFlags&unix.CLONE_NEWUSER != 0),
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       args,
 		Env:        initEnv(fds),
 		Dir:        bundle,
@@ -462,61 +470,7 @@ func joinAndStart(cmd *exec.Cmd, joins []nsJoin) error {
 			return errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
 		}
 	}
-	return startRetryingProcFD(cmd)
-}
-
-// startRetryingProcFD starts cmd, whose Path is a /proc/<pid>/fd/N link to
-// the init binary, either this process's (pid: os.Getpid()) or the child's
-// own (/proc/self). Creating many containers at once here, the child's
-// exec through /proc/self/fd/N failed with EACCES for about a third of the
-// creates, while the same exec through this process's /proc/<pid>/fd/N (or
-// by a real path) never failed in 1500; the parent's form is used first,
-// and on EACCES the exec is tried again in the other form. (The parent's
-// form needs the child to pass ptrace's access check on this process,
-// which a child in a user namespace mapped to another uid does not: there
-// /proc/self comes first.) A Cmd starts once, so each try is a fresh Cmd
-// made from the same fields; stdio are *os.File, so the started copy owns
-// no goroutines and can replace cmd.
-func startRetryingProcFD(cmd *exec.Cmd) error {
-	err := cmd.Start()
-	for try := 1; err != nil && errors.Is(err, syscall.EACCES) && try < 4; try++ {
-		path := otherProcFD(cmd.Path)
-		if path == "" {
-			break
-		}
-		fresh := &exec.Cmd{Path: path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
-			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: cmd.SysProcAttr}
-		if err = fresh.Start(); err == nil {
-			*cmd = *fresh
-		} else {
-			cmd.Path = path
-		}
-	}
-	return err
-}
-
-// initExecPath is the path to exec the init binary held open as fd in
-// this process: through this process's /proc entry, or the child's own
-// when it gets a user namespace (see startRetryingProcFD).
-func initExecPath(fd uintptr, newUserNS bool) string {
-	if newUserNS {
-		return "/proc/self/fd/" + strconv.Itoa(int(fd))
-	}
-	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(fd))
-}
-
-// otherProcFD turns one form of initExecPath into the other ("" for a
-// path of neither form).
-func otherProcFD(path string) string {
-	self := "/proc/self/fd/"
-	mine := "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/"
-	switch {
-	case strings.HasPrefix(path, self):
-		return mine + strings.TrimPrefix(path, self)
-	case strings.HasPrefix(path, mine):
-		return self + strings.TrimPrefix(path, mine)
-	}
-	return ""
+	return cmd.Start()
 }
 
 // Start lifts the start barrier of a created container: its init execs the

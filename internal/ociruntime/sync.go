@@ -80,8 +80,9 @@ type initConfig struct {
 }
 
 // The init's file descriptors are named in this environment variable as
-// "sync,fifo,console,logpipe" numbers (-1 for none), since preserved fds
-// take 3 and up.
+// "sync,fifo,console,preserved[,exe]" numbers (-1 for none), since preserved
+// fds take 3 and up: exe is the init binary it was exec'd from, which it
+// closes first.
 const initFDsEnv = "_BERTH_INIT_FDS"
 
 type syncConn struct {

@@ -148,8 +148,15 @@ func Validate(s *specs.Spec) error {
 				newNS[string(ns.Type)] = true
 			} else if !filepath.IsAbs(ns.Path) {
 				bad(f+".path", "must be absolute, got %q", ns.Path)
-			} else if _, err := os.Stat(ns.Path); err != nil {
+			} else if st, err := os.Stat(ns.Path); err != nil {
 				bad(f+".path", "%v", errors.Unwrap(err))
+			} else if ns.Type == specs.NetworkNamespace {
+				// A network namespace joined by path (the network service
+				// made it) is the container's own unless it is the host's,
+				// as runc decides: then its net.* sysctls are allowed.
+				if own, err := os.Stat("/proc/thread-self/ns/net"); err == nil && !os.SameFile(st, own) {
+					newNS["network"] = true
+				}
 			}
 		}
 		if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !seen[specs.UserNamespace] {

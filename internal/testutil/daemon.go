@@ -73,9 +73,11 @@ type Daemon struct {
 	Socket   string
 	DataRoot string
 	ExecRoot string
-	Client   *client.Client
-	cmd      *exec.Cmd
-	logs     *bytes.Buffer
+	// HostNetNS is the network namespace that plays the host for it.
+	HostNetNS string
+	Client    *client.Client
+	cmd       *exec.Cmd
+	logs      *bytes.Buffer
 }
 
 // RestartDaemon starts a new daemon on the roots and socket of d, which
@@ -99,7 +101,13 @@ func startDaemon(t testing.TB, dataRoot, execRoot, socket string, extraArgs []st
 	bin := BerthBinary(t)
 	d := &Daemon{DataRoot: dataRoot, ExecRoot: execRoot, Socket: socket, logs: &bytes.Buffer{}}
 	d.Host = "unix://" + d.Socket
-	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host}, extraArgs...)
+	// Every test daemon gets a fresh network namespace as its "host": its
+	// bridges, nftables rules and DNS servers never touch the machine's.
+	d.HostNetNS = filepath.Join(filepath.Dir(dataRoot), "hostns")
+	if err := NewNetNS(d.HostNetNS); err != nil {
+		t.Fatalf("host network namespace for the daemon: %v", err)
+	}
+	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--host-netns", d.HostNetNS}, extraArgs...)
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

@@ -227,3 +227,43 @@ func TestDockerExportAcrossExit(t *testing.T) {
 		t.Fatalf("start: %q", s)
 	}
 }
+
+// A stopped container's volumes and binds are part of its path space for
+// docker cp, as with Docker (they are bound in for the copy); a read-only
+// bind stays read-only.
+func TestDockerCpStoppedVolumes(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	bind := t.TempDir()
+	os.WriteFile(filepath.Join(bind, "b.txt"), []byte("bound\n"), 0o644)
+	must(t, d, "run", "--name", "vv", "-v", "vol1:/data", "-v", bind+":/ro:ro", "busybox", "sh", "-c", "echo in-volume > /data/f")
+	out := t.TempDir()
+	must(t, d, "cp", "vv:/data/f", filepath.Join(out, "f"))
+	if b, _ := os.ReadFile(filepath.Join(out, "f")); string(b) != "in-volume\n" {
+		t.Fatalf("cp from a stopped container's volume: %q", b)
+	}
+	must(t, d, "cp", "vv:/ro/b.txt", filepath.Join(out, "b"))
+	if b, _ := os.ReadFile(filepath.Join(out, "b")); string(b) != "bound\n" {
+		t.Fatalf("cp from a stopped container's bind: %q", b)
+	}
+	src := filepath.Join(out, "new.txt")
+	os.WriteFile(src, []byte("new\n"), 0o644)
+	must(t, d, "cp", src, "vv:/data/")
+	if s := must(t, d, "run", "--rm", "-v", "vol1:/v", "busybox", "cat", "/v/new.txt"); s != "new\n" {
+		t.Fatalf("cp into a stopped container's volume: %q", s)
+	}
+	if o, err := docker(t, d, "cp", src, "vv:/ro/"); err == nil {
+		t.Fatalf("cp into a read-only bind succeeded: %s", o)
+	}
+	if _, err := os.Stat(filepath.Join(bind, "new.txt")); err == nil {
+		t.Fatal("the read-only bind was written")
+	}
+	if diff := must(t, d, "diff", "vv"); strings.Contains(diff, "new.txt") {
+		t.Fatalf("the copy into the volume landed in the rootfs:\n%s", diff)
+	}
+	if n, _ := testutil.ContainerMountsUnder(d.ExecRoot); len(n) > 0 {
+		t.Fatalf("mounts left under the exec root: %v", n)
+	}
+}

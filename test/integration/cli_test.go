@@ -20,20 +20,23 @@ func berth(t *testing.T, d *testutil.Daemon, args ...string) (string, error) {
 	return string(out), err
 }
 
+// berthOK runs berth's CLI against d and fails the test if it fails.
+func berthOK(t *testing.T, d *testutil.Daemon, args ...string) string {
+	t.Helper()
+	out, err := berth(t, d, args...)
+	if err != nil {
+		t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // TestCLILifecycleVerbs drives restart, rename, attach, info, events and
 // container prune through berth's own CLI.
 func TestCLILifecycleVerbs(t *testing.T) {
 	testutil.RequireRoot(t)
 	d := testutil.StartDaemon(t)
 	loadBusybox(t, d)
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := berth(t, d, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	must := func(args ...string) string { t.Helper(); return berthOK(t, d, args...) }
 	start := time.Now().Unix()
 	must("run", "-d", "--name", "one", "busybox", "sh", "-c", "echo started; exec sleep 300")
 	must("rename", "one", "two")
@@ -49,7 +52,7 @@ func TestCLILifecycleVerbs(t *testing.T) {
 	// attach follows the output until the container exits, with its code.
 	ctx := context.Background()
 	created, err := d.Client.ContainerCreate(ctx, "talker", container.CreateRequest{Config: &container.Config{
-		Image: "busybox", Cmd: []string{"sh", "-c", "sleep 0.5; echo from-talker; exit 3"},
+		Image: "busybox", Cmd: []string{"sh", "-c", "sleep 2; echo from-talker; exit 3"},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -203,7 +203,7 @@ func waitForLog(t *testing.T, c *client.Client, id, want string) {
 
 func assertNoMountsLeft(t *testing.T, d *testutil.Daemon) {
 	t.Helper()
-	ms, err := testutil.MountsUnder(d.ExecRoot)
+	ms, err := testutil.ContainerMountsUnder(d.ExecRoot)
 	if err != nil {
 		t.Fatal(err)
 	}

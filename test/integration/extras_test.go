@@ -161,14 +161,7 @@ func TestCLIExtras(t *testing.T) {
 	testutil.RequireRoot(t)
 	d := testutil.StartDaemon(t)
 	loadBusybox(t, d)
-	must := func(args ...string) string {
-		t.Helper()
-		out, err := berth(t, d, args...)
-		if err != nil {
-			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	must := func(args ...string) string { t.Helper(); return berthOK(t, d, args...) }
 	must("run", "-d", "--name", "cli", "busybox", "sh", "-c", "echo x > /tmp/x; echo ready; exec sleep 300")
 	waitForLog(t, d.Client, "cli", "ready")
 	dir := t.TempDir()

@@ -6,32 +6,20 @@ import (
 	"flag"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/berth/berth/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rebuild pid1.gz and pid1.gz.version from internal/pid1")
 
 const versionFile = "pid1.gz.version"
 
-// build builds internal/pid1 exactly as it ships: static, without paths,
-// symbols, build ID or VCS stamp, so one Go version gives the same bytes.
+// build builds internal/pid1 as it ships.
 func build(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "pid1")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w -buildid=", "-o", out, "github.com/berth/berth/internal/pid1")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH, "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build internal/pid1: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.BuildStatic(t, "github.com/berth/berth/internal/pid1", runtime.GOARCH)
 }
 
 func goVersion() string { return runtime.Version() + " linux/" + runtime.GOARCH }
