@@ -67,7 +67,7 @@ type Monitor struct {
 
 	mu        sync.Mutex // guards tasks and listeners
 	tasks     map[string]*task
-	execs     map[string]*execTask // by exec id
+	execs     map[string]*execTask        // by exec id
 	listeners map[chan TaskState]struct{} // GET /events subscribers
 }
 

@@ -172,8 +172,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	}
 	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), -1, fdOf(console), 0)
 	mountFD := fdOf(mountNS)
+	// The init binary is exec'd through its number in the child (see Create).
+	exeFD := fdOf(exe)
+	fds += "," + strconv.Itoa(exeFD)
 	cmd := &exec.Cmd{
-		Path:        initExecPath(exe.Fd(), false),
+		Path:        "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:        args,
 		Env:         initEnv(fds),
 		Dir:         "/",
