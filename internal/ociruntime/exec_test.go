@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/testutil"
@@ -173,5 +174,79 @@ func TestExecRefused(t *testing.T) {
 	}
 	if _, err := r.Exec(context.Background(), "userns", shProcess("true"), ExecOpts{}); !errors.Is(err, errdefs.ErrNotImplemented) {
 		t.Errorf("user namespace: %v, want NotImplemented", err)
+	}
+}
+
+// hookedCgroup runs onApply with the pid of a process being moved in: the
+// exec'd init, caught before it is sent its config.
+type hookedCgroup struct {
+	cgroupManager
+	onApply func(pid int)
+}
+
+// JoinThread declines, as on cgroup v2, so the init is moved in by Apply.
+func (h hookedCgroup) JoinThread() (func() error, error) {
+	return nil, errdefs.NotImplemented(errors.New("test: move the child in after the fork"))
+}
+
+func (h hookedCgroup) Apply(pid int) error {
+	if pid > 0 {
+		h.onApply(pid)
+	}
+	return h.cgroupManager.Apply(pid)
+}
+
+// TestExecInitBinaryNotWritable is the CVE-2019-5736 class for exec: a
+// process in the container that gets hold of the exec'd init's
+// /proc/<pid>/exe while it runs cannot write the host binary through it,
+// then or after the init has exec'd away.
+func TestExecInitBinaryNotWritable(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	startSleeper(t, r, "e2", nil)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := newCgroupManager
+	defer func() { newCgroupManager = saved }()
+	exeFD := -1
+	newCgroupManager = func(path string) (cgroupManager, error) {
+		m, err := saved(path)
+		if err != nil {
+			return nil, err
+		}
+		return hookedCgroup{cgroupManager: m, onApply: func(pid int) {
+			exeFD, _ = unix.Open("/proc/"+strconv.Itoa(pid)+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+			if w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(exeFD), unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+				unix.Close(w)
+				t.Error("the running exec init's binary opened for writing")
+			}
+		}}, nil
+	}
+	code, out, err := execOut(t, r, "e2", shProcess("echo ok"))
+	newCgroupManager = saved
+	if err != nil || code != 0 || out != "ok\n" {
+		t.Fatalf("exec: code %d err %v out %q", code, err, out)
+	}
+	if exeFD < 0 {
+		t.Fatal("the exec'd init was not caught")
+	}
+	defer unix.Close(exeFD)
+	w, err := unix.Open("/proc/self/fd/"+strconv.Itoa(exeFD), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Pwrite(w, []byte("PWNED"), 0)
+		unix.Close(w)
+	}
+	after, _ := os.ReadFile(self)
+	if string(after) != string(before) {
+		t.Fatal("the host binary was overwritten through the exec'd init's /proc/pid/exe")
+	}
+	if err == nil {
+		t.Error("the exec init's binary reopened for writing after it exec'd away")
 	}
 }
