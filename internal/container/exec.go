@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/monitor"
@@ -151,6 +154,8 @@ func (s *Service) ExecInspect(ctx context.Context, id string) (container.ExecIns
 			if !e.running {
 				code := st.ExitCode
 				e.exitCode = &code
+				// Its code is kept here: the monitor may forget it.
+				s.cfg.Monitor.ExecDelete(context.WithoutCancel(ctx), id)
 			}
 		case errors.Is(err, errdefs.ErrNotFound):
 			e.running = false // its container is gone, and its record with it
@@ -311,4 +316,72 @@ func allCapabilities() []string {
 		out = append(out, "CAP_"+n)
 	}
 	return out
+}
+
+// ExecProber runs healthchecks as execs through the monitor, as Docker
+// does. Service is set once the service exists (it is built with its
+// prober in its Config).
+type ExecProber struct {
+	Service *Service
+}
+
+// maxProbeOutput is how much of a healthcheck's output is kept (Docker's).
+const maxProbeOutput = 4096
+
+// Probe runs argv in c and returns its exit code and the start of its
+// output. When ctx ends first, the process is killed.
+func (p *ExecProber) Probe(ctx context.Context, c *Container, argv []string) (int, string, error) {
+	s := p.Service
+	if s == nil {
+		return -1, "", errors.New("healthcheck: the exec prober has no service")
+	}
+	id, err := s.ExecCreate(ctx, c.ID, container.ExecCreateRequest{Cmd: argv, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return -1, "", err
+	}
+	defer s.execs.Delete(id)
+	conn, br, err := s.ExecStart(context.WithoutCancel(ctx), id, false, nil)
+	if err != nil {
+		return -1, "", err
+	}
+	defer conn.Close()
+	out := make(chan string, 1)
+	go func() { out <- readFrames(br, maxProbeOutput) }()
+	select {
+	case text := <-out:
+		info, err := s.ExecInspect(context.WithoutCancel(ctx), id)
+		if err != nil {
+			return -1, text, err
+		}
+		if info.ExitCode == nil {
+			return -1, text, fmt.Errorf("healthcheck exec %s: no exit code", id)
+		}
+		return *info.ExitCode, text, nil
+	case <-ctx.Done():
+		s.cfg.Monitor.ExecKill(context.WithoutCancel(ctx), id, int(unix.SIGKILL))
+		return -1, "", ctx.Err()
+	}
+}
+
+// readFrames reads a multiplexed stream to its end and returns the first
+// max bytes of its payload (stdout and stderr as they came).
+func readFrames(r *bufio.Reader, max int) string {
+	var buf []byte
+	hdr := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return string(buf)
+		}
+		n := int(binary.BigEndian.Uint32(hdr[4:]))
+		chunk := make([]byte, n)
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			return string(buf)
+		}
+		if room := max - len(buf); room > 0 {
+			if len(chunk) > room {
+				chunk = chunk[:room]
+			}
+			buf = append(buf, chunk...)
+		}
+	}
 }

@@ -11,9 +11,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/logs"
@@ -53,6 +55,7 @@ type ExecResponse struct {
 type execTask struct {
 	*task
 	container string
+	reaped    bool // guarded by task.mu: its pid is no longer its own
 }
 
 func (m *Monitor) execTask(id string) (*execTask, error) {
@@ -270,6 +273,9 @@ func (m *Monitor) runExec(ctx context.Context, ex Execer, e *execTask, req ExecR
 		go t.copyOutput(r, streams[i])
 	}
 	m.reaper.watch(pid, func(code int) {
+		t.mu.Lock()
+		e.reaped = true
+		t.mu.Unlock()
 		go t.exited(code, time.Now().UTC(), func(TaskState) {})
 	})
 	t.logger.Info("process exec'd", "pid", pid)
@@ -304,4 +310,42 @@ func (c *Client) ExecState(ctx context.Context, id string) (TaskState, error) {
 // ExecResize sets an exec's terminal size.
 func (c *Client) ExecResize(ctx context.Context, id string, height, width uint16) error {
 	return c.call(ctx, http.MethodPost, "/execs/"+url.PathEscape(id)+"/resize", ResizeRequest{Height: height, Width: width}, nil)
+}
+
+// kill signals a running exec. The monitor is its parent and reaps it, so
+// under the task's lock, until the reaper has marked it reaped, its pid is
+// its own.
+func (e *execTask) kill(sig syscall.Signal) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.reaped || e.status == Exited || e.pid == 0 {
+		return errdefs.Conflictf("exec %s is not running", e.id)
+	}
+	return unix.Kill(e.pid, sig)
+}
+
+// ExecKill signals a running exec.
+func (c *Client) ExecKill(ctx context.Context, id string, sig int) error {
+	return c.call(ctx, http.MethodPost, "/execs/"+url.PathEscape(id)+"/kill", KillRequest{Signal: sig}, nil)
+}
+
+// deleteExec forgets an exited exec.
+func (m *Monitor) deleteExec(id string) error {
+	e, err := m.execTask(id)
+	if err != nil {
+		return err
+	}
+	if e.state().Status != Exited {
+		return errdefs.Conflictf("exec %s is running", id)
+	}
+	m.mu.Lock()
+	delete(m.execs, id)
+	m.mu.Unlock()
+	e.cleanup()
+	return nil
+}
+
+// ExecDelete forgets an exited exec.
+func (c *Client) ExecDelete(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodDelete, "/execs/"+url.PathEscape(id), nil, nil)
 }

@@ -21,6 +21,8 @@ import (
 //	POST   /execs[?attach=1]      ExecRequest → ExecResponse        run a process in a task's container (exec.go)
 //	GET    /execs/{id}            → TaskState                       an exec's state and exit code
 //	POST   /execs/{id}/resize     ResizeRequest                     set its pty size
+//	POST   /execs/{id}/kill       KillRequest                       signal it (a timed-out healthcheck)
+//	DELETE /execs/{id}                                              forget an exited exec (once its code is read)
 //
 // The monitor keeps no state the daemon cannot rebuild from GET /tasks and
 // the exit records in each container's directory.

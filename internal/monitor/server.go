@@ -90,6 +90,20 @@ func (m *Monitor) handler() http.Handler {
 		}
 		return writeJSON(w, http.StatusOK, e.state())
 	})
+	handle("DELETE /execs/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		return m.deleteExec(r.PathValue("id"))
+	})
+	handle("POST /execs/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
+		var req KillRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return errdefs.Invalidf("decode kill request: %v", err)
+		}
+		e, err := m.execTask(r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return e.kill(syscall.Signal(req.Signal))
+	})
 	handle("POST /execs/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
 		var req ResizeRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {

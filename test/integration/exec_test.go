@@ -143,3 +143,56 @@ func TestCLIExec(t *testing.T) {
 	}
 	berth(t, d, "rm", "-f", "ex")
 }
+
+// TestHealthcheckRunsAsExec: a HEALTHCHECK runs in the container through
+// exec: failing, the container turns unhealthy; once its test passes,
+// healthy, with the probe's output in the log.
+func TestHealthcheckRunsAsExec(t *testing.T) {
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	loadBusybox(t, d)
+	ctx := context.Background()
+	c := d.Client
+	created, err := c.ContainerCreate(ctx, "hc", container.CreateRequest{Config: &container.Config{
+		Image: "busybox", Cmd: []string{"sleep", "1000"},
+		Healthcheck: &container.HealthConfig{Test: []string{"CMD-SHELL", "cat /tmp/ok"},
+			Interval: 50 * time.Millisecond, Timeout: 5 * time.Second, Retries: 1},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.ContainerRemove(ctx, created.ID, true, false)
+	if err := c.ContainerStart(ctx, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth := func(want string) container.InspectResponse {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			info, err := c.ContainerInspect(ctx, created.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.State.Health != nil && string(info.State.Health.Status) == want {
+				return info
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health never %s: %+v", want, info.State.Health)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitHealth("unhealthy")
+	id, err := c.ExecCreate(ctx, created.ID, container.ExecCreateRequest{Cmd: []string{"sh", "-c", "echo fine > /tmp/ok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ExecStartDetached(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	info := waitHealth("healthy")
+	logs := info.State.Health.Log
+	if len(logs) == 0 || logs[len(logs)-1].ExitCode != 0 || logs[len(logs)-1].Output != "fine\n" {
+		t.Errorf("health log: %+v", logs)
+	}
+}
