@@ -63,7 +63,7 @@ func NewRootCommand() *cobra.Command {
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
 		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
-		newInfoCommand(c), newContainerCommand(c), newBuildCommand(c),
+		newInfoCommand(c), newContainerCommand(c), newExecCommand(c), newBuildCommand(c),
 	)
 	root.AddCommand(extraCommands(c)...) // extras.go
 	return root

@@ -120,6 +120,8 @@ type Service struct {
 	lifetime context.Context
 	// health are the healthcheck loops (health.go).
 	health healthMonitors
+	// execs are the exec instances by id (*execInstance; exec.go).
+	execs sync.Map
 }
 
 type pendingRestart struct {
@@ -776,6 +778,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return s.markDead(ctx, c, err)
 	}
 	s.index.remove(c)
+	s.forgetExecs(c.ID)
 	if opts.Volumes || c.HostConfig.AutoRemove {
 		s.removeAnonymousVolumes(ctx, c)
 	}

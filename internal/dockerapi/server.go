@@ -67,6 +67,9 @@ func New(cfg Config) *Server {
 		if x, ok := cfg.Containers.(ContainerExtrasBackend); ok {
 			s.routeContainersMore(x) // containers_more.go
 		}
+		if x, ok := cfg.Containers.(ExecBackend); ok {
+			s.routeExec(x) // exec.go
+		}
 	}
 	s.routeDiskUsage() // system_df.go
 	if cfg.Volumes != nil {

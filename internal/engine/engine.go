@@ -144,15 +144,17 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("install the --init program: %w", err)
 	}
+	prober := &container.ExecProber{} // healthchecks run as execs
 	e.containers, err = container.New(ctx, container.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
 		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: specGen{initPath: initPath}.makeSpec,
 		Volumes: volumeAdapter{volumes},
-		Monitor: mon, Events: e.events, Network: netw,
+		Monitor: mon, Events: e.events, Network: netw, Health: prober,
 	})
 	if err != nil {
 		return nil, err
 	}
+	prober.Service = e.containers
 	volumes.SetUsers(e.containers.VolumeUsers)
 	builder := build.New(e.images, e.containers, e.meta, filepath.Join(cfg.DataRoot, "tmp"))
 	builder.Cleanup(ctx)

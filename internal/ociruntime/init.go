@@ -77,9 +77,10 @@ func InitMain() {
 		conn.send(errorMsg(err))
 		os.Exit(1)
 	}
-	// Wait at the start barrier: one byte from `start` through exec.fifo.
+	// Wait at the start barrier: one byte from `start` through exec.fifo
+	// (an exec'd process has none: it runs at once).
 	var b [1]byte
-	for {
+	for fifo >= 0 {
 		n, err := unix.Read(fifo, b[:])
 		if err == unix.EINTR {
 			continue
@@ -103,6 +104,10 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	cfg := m.Init
 	if cfg == nil || cfg.Spec == nil || cfg.Spec.Process == nil {
 		return "", nil, nil, -1, errors.New("sync: config without a spec")
+	}
+	if cfg.Exec != nil {
+		path, env, err := initExec(conn, cfg, fds)
+		return path, cfg.Spec.Process.Args, env, -1, err
 	}
 	s, p := cfg.Spec, cfg.Spec.Process
 	unix.Umask(0)
@@ -173,28 +178,45 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, fmt.Errorf("root.readonly: %w", err)
 		}
 	}
-	if p.Terminal {
-		if err := setupConsole(fds.console, p); err != nil {
-			return "", nil, nil, -1, fmt.Errorf("process.terminal: %w", err)
-		}
-	}
-	env = processEnv(p)
-	if err := enterCwd(p.Cwd, p.User); err != nil {
-		return "", nil, nil, -1, err
-	}
-	path, err = lookPath(p.Args[0], env)
+	path, env, err = finishProcess(cfg, fds, lastCap)
 	if err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: ready")
+	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
+		return "", nil, nil, -1, err
+	}
+	return path, p.Args, env, fds.fifo, nil
+}
+
+// finishProcess is the last part of the setup, shared by a container's init
+// and an exec'd process: console, env, cwd, rlimits, closing every fd the
+// process must not inherit, seccomp, user and capabilities, umask,
+// no_new_privs. It returns the binary to exec and its environment.
+func finishProcess(cfg *initConfig, fds initFDs, lastCap int) (string, []string, error) {
+	p := cfg.Spec.Process
+	if p.Terminal {
+		if err := setupConsole(fds.console, p); err != nil {
+			return "", nil, fmt.Errorf("process.terminal: %w", err)
+		}
+	}
+	env := processEnv(p)
+	if err := enterCwd(p.Cwd, p.User); err != nil {
+		return "", nil, err
+	}
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return "", nil, err
+	}
 	for i, rl := range p.Rlimits {
 		if err := setRlimit(i, rl); err != nil {
-			return "", nil, nil, -1, err
+			return "", nil, err
 		}
 	}
 	// Nothing of the runtime's may reach the container: every fd above the
 	// preserved ones closes at exec (CVE-2024-21626).
 	if err := unix.CloseRange(uint(3+fds.preserved), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return "", nil, nil, -1, fmt.Errorf("close_range: %w", err)
+		return "", nil, fmt.Errorf("close_range: %w", err)
 	}
 	// Without no_new_privs the kernel lets only CAP_SYS_ADMIN load a
 	// filter: load it now, while the init still has it (the filter must then
@@ -202,11 +224,11 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	// no_new_privs it is the last step, below, as runc does.
 	if cfg.Seccomp != nil && !p.NoNewPrivileges {
 		if err := loadSeccomp(cfg.Seccomp); err != nil {
-			return "", nil, nil, -1, err
+			return "", nil, err
 		}
 	}
 	if err := applyUser(p, lastCap); err != nil {
-		return "", nil, nil, -1, err
+		return "", nil, err
 	}
 	unix.Umask(0o022)
 	if p.User.Umask != nil {
@@ -214,19 +236,15 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return "", nil, nil, -1, fmt.Errorf("process.noNewPrivileges: %w", err)
+			return "", nil, fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 	}
 	if cfg.Seccomp != nil && p.NoNewPrivileges {
 		if err := loadSeccomp(cfg.Seccomp); err != nil {
-			return "", nil, nil, -1, err
+			return "", nil, err
 		}
 	}
-	tmark("init: ready")
-	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
-		return "", nil, nil, -1, err
-	}
-	return path, p.Args, env, fds.fifo, nil
+	return path, env, nil
 }
 
 func lastCapability() int {

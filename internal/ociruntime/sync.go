@@ -74,6 +74,9 @@ type initConfig struct {
 	State       specs.State `json:"state"` // for createContainer/startContainer hooks
 	// Seccomp is linux.seccomp compiled by the parent (nil: no filter).
 	Seccomp *seccompProgram `json:"seccomp,omitempty"`
+	// Exec is set when the init runs a process in an existing container
+	// (Runtime.Exec) instead of setting one up.
+	Exec *execConfig `json:"exec,omitempty"`
 }
 
 // The init's file descriptors are named in this environment variable as
