@@ -82,6 +82,7 @@ func TestDockerBuildCorpus(t *testing.T) {
 		dir := filepath.Dir(df)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			tag := "corpus-" + filepath.Base(dir)
+			applyModes(t, dir)
 			out, err := dockerBuild(t, d, append(caseFlags(dir), "-t", tag, dir)...)
 			if err != nil {
 				t.Fatalf("docker build: %v\n%s", err, out)
@@ -190,6 +191,7 @@ func TestDockerBuildCorpusDockerd(t *testing.T) {
 				t.Skip("berth-only case: Docker's legacy builder refuses it")
 			}
 			tag := "corpus-" + filepath.Base(dir)
+			applyModes(t, dir)
 			if out, err := dockerBuild(t, d, append(caseFlags(dir), "-t", tag, dir)...); err != nil {
 				t.Fatalf("docker build: %v\n%s", err, out)
 			}
@@ -550,4 +552,25 @@ func TestDockerBuildDockerfileElsewhere(t *testing.T) {
 		t.Fatalf("--network none: %v\n%s", err, out)
 	}
 	requireClean(t, d)
+}
+
+// applyModes sets the file modes a case lists in its "modes" file
+// ("b.txt 0600" per line): git keeps only the executable bit, and the
+// goldens were recorded from files with these modes.
+func applyModes(t *testing.T, dir string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "modes"))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var name string
+		var mode os.FileMode
+		if _, err := fmt.Sscanf(line, "%s %o", &name, &mode); err != nil {
+			t.Fatalf("%s/modes: %q: %v", dir, line, err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
