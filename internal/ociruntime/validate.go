@@ -154,7 +154,7 @@ func Validate(s *specs.Spec) error {
 				// A network namespace joined by path (the network service
 				// made it) is the container's own unless it is the host's,
 				// as runc decides: then its net.* sysctls are allowed.
-				if own, err := os.Stat("/proc/thread-self/ns/net"); err == nil && !os.SameFile(st, own) {
+				if own, err := os.Stat("/proc/self/ns/net"); err == nil && !os.SameFile(st, own) {
 					newNS["network"] = true
 				}
 			}
