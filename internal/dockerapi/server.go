@@ -38,6 +38,8 @@ type Config struct {
 	Builder BuildBackend
 	// Networks serves /networks/...; nil leaves those routes out.
 	Networks NetworkBackend
+	// InsecureRegistries are reached over plain HTTP (besides loopback).
+	InsecureRegistries []string
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error

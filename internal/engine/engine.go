@@ -50,6 +50,9 @@ type Config struct {
 	// and DNS servers go in; empty means the daemon's own. Tests give a
 	// fresh one, so they never touch the host's networking.
 	HostNetNS string
+	// InsecureRegistries are reached over plain HTTP (loopback ones
+	// always are), as dockerd's --insecure-registry.
+	InsecureRegistries []string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -163,15 +166,16 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
-			Logger:     log.From(ctx),
-			DaemonID:   id,
-			DataRoot:   cfg.DataRoot,
-			Events:     e.events,
-			Volumes:    volumes,
-			Containers: e.containers,
-			Images:     e.images,
-			Builder:    builder,
-			Networks:   netAPI,
+			Logger:             log.From(ctx),
+			DaemonID:           id,
+			DataRoot:           cfg.DataRoot,
+			Events:             e.events,
+			Volumes:            volumes,
+			Containers:         e.containers,
+			Images:             e.images,
+			Builder:            builder,
+			Networks:           netAPI,
+			InsecureRegistries: cfg.InsecureRegistries,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
