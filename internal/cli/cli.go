@@ -64,6 +64,8 @@ func NewRootCommand() *cobra.Command {
 		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
 		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
 		newInfoCommand(c), newContainerCommand(c), newExecCommand(c), newBuildCommand(c),
+		newPullCommand(c), newPushCommand(c), newImagesCommand(c), newTagCommand(c), newRmiCommand(c),
+		newLoadCommand(c), newSaveCommand(c),
 	)
 	root.AddCommand(extraCommands(c)...) // extras.go
 	return root

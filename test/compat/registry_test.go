@@ -93,6 +93,26 @@ func TestDockerPushPull(t *testing.T) {
 		t.Fatalf("pull of the grown image fetched the shared layer again:\n%s", out)
 	}
 
+	// berth's own CLI: rmi, pull, images, push.
+	berthCLI := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(testutil.BerthBinary(t), append([]string{"-H", d.Host}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	berthCLI("rmi", ref2)
+	if out := berthCLI("pull", ref2); !strings.Contains(out, "Pull complete") {
+		t.Fatalf("berth pull printed:\n%s", out)
+	}
+	if out := berthCLI("images"); !strings.Contains(out, reg+"/team/bb") {
+		t.Fatalf("berth images:\n%s", out)
+	}
+	if out := berthCLI("push", ref2); !strings.Contains(out, "Layer already exists") {
+		t.Fatalf("berth push printed:\n%s", out)
+	}
+
 	// Tamper with every layer blob in the registry's storage: the pull
 	// must fail and leave the image unnamed.
 	must(t, d, "rmi", ref, ref2)
