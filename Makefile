@@ -13,7 +13,7 @@ HOST      ?= unix:///run/berth/berth.sock
 
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build install start stop hello deps test root-test integration conformance lint bench check clean
+.PHONY: all build build-deps install start stop hello deps test test-nonroot root-test integration conformance lint bench check clean
 
 all: build
 
@@ -30,9 +30,13 @@ start:
 stop:
 	@if [ -f /run/berth/berth.pid ]; then kill "$$(cat /run/berth/berth.pid)" && echo "berth daemon stopped"; fi
 
+# What building needs beyond Go (libseccomp for cgo), installed when missing.
+build-deps:
+	@scripts/install-deps.sh build
+
 # README command 1: build, install, start the daemon if needed, run hello.
-hello: install start
-	$(PREFIX)/bin/berth version
+hello: build-deps install start
+	$(PREFIX)/bin/berth run --rm hello
 
 # Every test dependency: Debian packages, then Go tools via the module proxy.
 deps:
@@ -41,6 +45,10 @@ deps:
 # Unit tier: no root needed; root-only tests skip with a reason.
 test:
 	BERTH_TEST_ROOT=skip $(GO) test -race -count=1 $(UNIT_PKGS)
+
+# The unit tier again as user nobody (from root): proves it needs no root.
+test-nonroot:
+	@GO=$(GO) scripts/test-nonroot.sh
 
 # Root tier: namespaces, mounts, cgroups. Fails (never skips) without root.
 root-test:
@@ -64,7 +72,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(UNIT_PKGS)
 
 # README command 2: install every test dependency, then run every tier.
-check: deps lint test root-test integration conformance
+check: deps lint test test-nonroot root-test integration conformance
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@
 #
 #   bash bench/compare.sh            # N=20 runs per metric
 #   N=50 SECTIONS=api,memory bash bench/compare.sh
+#   SECTIONS=many MANY=1000 bash bench/compare.sh   # berth with 1000 running
 #
 # Both engines are driven by the SAME client, the docker CLI, so the figures
 # compare the daemons; `berth` rows driven by berth's own CLI are listed too.
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-20}
 WARMUP=${WARMUP:-2}
-SECTIONS=${SECTIONS:-api,run,detach,memory}
+SECTIONS=${SECTIONS:-api,run,detach,net,memory}
 OUT=${OUT:-BENCHMARKS.md}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 say() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -46,9 +47,13 @@ sock="$work/exec/berth.sock"
 "$berth" daemon --data-root "$work/data" --exec-root "$work/exec" -H "unix://$sock" >"$work/berth.log" 2>&1 &
 berth_pid=$!
 cleanup() {
+  # Containers first (they hold mounts under the exec root), then the
+  # daemon and its monitor.
+  "$berth" -H "unix://$sock" ps -aq 2>/dev/null | xargs -r -n 50 "$berth" -H "unix://$sock" rm -f >/dev/null 2>&1 || true
   kill "$berth_pid" 2>/dev/null || true
   wait "$berth_pid" 2>/dev/null || true
   if [ "$docker_started" = 1 ]; then pkill -x dockerd || true; fi
+  if [ -f "$work/exec/monitor.pid" ]; then kill "$(cat "$work/exec/monitor.pid")" 2>/dev/null || true; fi
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -173,6 +178,66 @@ detach_section() {
   rows+=("| \`ps\` with 50 running (ms) | ${ps_ms[0]} | ${ps_ms[1]} | (same daemon) |")
 }
 
+# many_section: MANY (default 1000) busybox containers running at once under
+# berth, started 8 at a time by berth's CLI: the batch time, engine PSS per
+# running container, and `ps` with all of them running (berth CLI and docker
+# CLI). Docker is not run to 1000 here: its containerd-shim per container
+# (≈ 10 MiB RSS each) would need several GiB; its 50-container figures above
+# are the comparison.
+many_section() {
+  local n=${MANY:-1000} before after t0 t1 label=${labels[1]}
+  before=$(pss_kib $(engine_pids berth))
+  t0=$EPOCHREALTIME
+  local netflag=""
+  if $berth run --help 2>&1 | grep -q -- '--network'; then netflag="--network none"; fi
+  # shellcheck disable=SC2086
+  seq "$n" | xargs -P 8 -I{} $berth -H "unix://$sock" run -d $netflag bb sleep 3600 >/dev/null || true
+  t1=$EPOCHREALTIME
+  sleep 2
+  after=$(pss_kib $(engine_pids berth))
+  local running
+  running=$($berth -H "unix://$sock" ps -q | wc -l)
+  : >"$work/many.b"; : >"$work/many.d"
+  for ((i = 0; i < N; i++)); do
+    time_us $berth -H "unix://$sock" ps >>"$work/many.b" || true
+    time_us env DOCKER_HOST="unix://$sock" docker ps >>"$work/many.d" || true
+  done
+  rows+=("| start $n detached, 8 at a time (s) | n/a: not run to $n | (same daemon) | $(awk -v a="${t0/./}" -v b="${t1/./}" 'BEGIN{printf "%.2f", (b-a)/1e6}') ($running running) |")
+  rows+=("| engine PSS per running container, $n running (KiB) | n/a | (same daemon) | $(( (after - before) / n )) |")
+  rows+=("| \`ps\` with $n running (ms) | n/a | $(stats "$work/many.d") | $(stats "$work/many.b") |")
+  $berth -H "unix://$sock" ps -aq | xargs -r -n 50 $berth -H "unix://$sock" rm -f >/dev/null 2>&1 || true
+}
+
+# net_section: MiB/s of NET_MIB (default 1024) MiB sent from the host's
+# 127.0.0.1 to a container's published port (a persistent busybox nc
+# server handing each connection to dd into /dev/null; dd writes 1 MiB
+# blocks on the client side),
+# NET_RUNS times per engine. Docker goes through its docker-proxy; berth
+# through DNAT in the kernel.
+net_section() {
+  local e mib=${NET_MIB:-1024} runs=${NET_RUNS:-5} port prefix i t0 t1
+  for e in 0 1; do
+    prefix=${prefixes[$e]} port=$((18900 + e))
+    # shellcheck disable=SC2086
+    $prefix rm -f bench-sink >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    $prefix run -d --name bench-sink -p "127.0.0.1:$port:5000" bb nc -ll -p 5000 -e dd of=/dev/null bs=65536 >/dev/null
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+    : >"$work/net.$e"
+    for ((i = 0; i < runs; i++)); do
+      t0=$EPOCHREALTIME
+      dd if=/dev/zero bs=1M count="$mib" 2>/dev/null >"/dev/tcp/127.0.0.1/$port" || break
+      t1=$EPOCHREALTIME
+      awk -v a="${t0/./}" -v b="${t1/./}" -v m="$mib" 'BEGIN{printf "%d\n", m / ((b-a)/1e6) * 1000}' >>"$work/net.$e"
+      sleep 0.2
+    done
+    # shellcheck disable=SC2086
+    $prefix rm -f bench-sink >/dev/null 2>&1 || true
+  done
+  # stats prints thousandths as units: the samples are MiB/s × 1000.
+  rows+=("| published port, 127.0.0.1 → container, ${mib} MiB (MiB/s; median (min–max) of $runs) | $(stats "$work/net.0") | $(stats "$work/net.1") | (same daemon) |")
+}
+
 IFS=, read -ra sections <<<"$SECTIONS"
 for s in "${sections[@]}"; do
   case $s in
@@ -187,13 +252,25 @@ for s in "${sections[@]}"; do
     else
       say "run --rm"
       measure '`run --rm --network none bb true`' run --rm --network none bb true
-      measure '`run --rm bb true` (berth: no network yet)' run --rm bb true
+      measure '`run --rm bb true` (default bridge)' run --rm bb true
     fi
     ;;
   detach)
     if image_ready; then
       say "50 detached containers"
       detach_section
+    fi
+    ;;
+  many)
+    if image_ready; then
+      say "${MANY:-1000} containers at once"
+      many_section
+    fi
+    ;;
+  net)
+    if image_ready; then
+      say "throughput through a published port"
+      net_section
     fi
     ;;
   memory)

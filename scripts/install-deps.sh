@@ -2,16 +2,24 @@
 # Installs everything berth's tests need on Debian 12, and nothing twice:
 # Debian packages through apt (only when one is missing), Go tools through
 # the module proxy (pinned in go.mod's tool block).
+#
+#   scripts/install-deps.sh         # what building and every test tier need
+#   scripts/install-deps.sh build   # only what building berth needs (make hello)
 set -euo pipefail
 
 packages=(
-  busybox-static   # test images without a network
-  libseccomp-dev   # the runtime's seccomp filters
-  nftables         # networking rules
-  docker-registry  # a real registry for pull/push tests
-  iproute2         # network namespaces for network tests
-  tmux             # interactive (-it) tests
+  libseccomp-dev   # the runtime's seccomp filters (cgo)
+  pkg-config       # how cgo finds libseccomp
 )
+if [ "${1:-}" != build ]; then
+  packages+=(
+    busybox-static   # test images without a network
+    nftables         # networking rules
+    docker-registry  # a real registry for pull/push tests
+    iproute2         # network namespaces for network tests
+    tmux             # interactive (-it) tests
+  )
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,5 +41,7 @@ if command -v systemctl >/dev/null && systemctl is-active -q docker-registry 2>/
 fi
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 "$GO" mod download
-"$GO" tool -n staticcheck >/dev/null
+if [ "${1:-}" != build ]; then
+  "$GO" tool -n staticcheck >/dev/null
+fi
 echo "install-deps: ok"

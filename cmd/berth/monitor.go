@@ -1,6 +1,8 @@
 package main
 
 import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"context"
 	"log/slog"
 	"os"
@@ -72,4 +74,15 @@ func (a runtimeAdapter) Kill(ctx context.Context, id string, sig syscall.Signal,
 
 func (a runtimeAdapter) Delete(ctx context.Context, id string, force bool) error {
 	return a.rt.Delete(ctx, id, force)
+}
+
+func (a runtimeAdapter) Exec(ctx context.Context, id string, p *specs.Process, stdio monitor.Stdio) (int, error) {
+	proc, err := a.rt.Exec(ctx, id, p, ociruntime.ExecOpts{ConsoleSocket: stdio.ConsoleSocket,
+		Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr})
+	if err != nil {
+		return 0, err
+	}
+	pid := proc.Pid()
+	proc.Release()
+	return pid, nil
 }

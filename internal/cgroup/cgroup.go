@@ -43,6 +43,19 @@ type Manager interface {
 	Destroy() error
 	// Paths maps each controller (v2: "") to the cgroup's directory.
 	Paths() map[string]string
+	// JoinThread moves only the calling OS thread into the (already
+	// created) cgroup, so that a process it then forks is born there, and
+	// returns the function that moves it back where it was. v1 only: it
+	// writes "0" (the caller itself) to each hierarchy's "tasks", the one
+	// migration for which the kernel skips write-locking
+	// cgroup_threadgroup_rwsem, whose first writer waits for an RCU grace
+	// period (15-40 ms on this machine); moving a process through
+	// cgroup.procs, or a thread by its id, pays it. v2 returns an
+	// errdefs.NotImplemented (use Apply, or CLONE_INTO_CGROUP). The caller
+	// must hold its OS thread (runtime.LockOSThread) until it called leave:
+	// a Go thread that cannot exit (the main thread) would otherwise keep
+	// the cgroup busy forever.
+	JoinThread() (leave func() error, err error)
 }
 
 // New returns the manager of the cgroup at path (like "/berth/<id>", taken
@@ -72,6 +85,8 @@ func New(path string, opts Options) (Manager, error) {
 	for mnt, ctrls := range hs {
 		dir := filepath.Join(mnt, clean)
 		m.dirs = append(m.dirs, dir)
+		m.mnts = append(m.mnts, mnt)
+		m.hctrls = append(m.hctrls, ctrls)
 		for _, c := range ctrls {
 			m.ctrls[c] = dir
 			m.paths[c] = dir
@@ -142,9 +157,11 @@ func parseMountinfo(r io.Reader, root string) (map[string][]string, error) {
 }
 
 type v1 struct {
-	dirs  []string          // one per hierarchy
-	ctrls map[string]string // controller -> dir
-	paths map[string]string
+	dirs   []string          // one per hierarchy
+	mnts   []string          // the hierarchy of each dir: its mount point
+	hctrls [][]string        // and its controllers (or "name=...")
+	ctrls  map[string]string // controller -> dir
+	paths  map[string]string
 }
 
 func (m *v1) Paths() map[string]string { return m.paths }
@@ -199,6 +216,64 @@ func (m *v1) mkdir(dir string) error {
 		}
 	}
 	return nil
+}
+
+func (m *v1) JoinThread() (func() error, error) {
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	own := parseProcCgroup(string(b))
+	// The way back is opened first: the thread may join another mount
+	// namespace before it leaves, where these paths mean something else.
+	var back []*os.File
+	leave := func() error {
+		var errs []error
+		for _, f := range back {
+			if _, err := f.WriteString("0"); err != nil {
+				errs = append(errs, fmt.Errorf("cgroup: move the thread back to %s: %w", f.Name(), err))
+			}
+			f.Close()
+		}
+		back = nil
+		return errors.Join(errs...)
+	}
+	for i := range m.dirs {
+		p, ok := own[m.hctrls[i][0]]
+		if !ok {
+			leave()
+			return nil, fmt.Errorf("cgroup: this thread is in no %s cgroup (/proc/thread-self/cgroup)", m.hctrls[i][0])
+		}
+		f, err := os.OpenFile(filepath.Join(m.mnts[i], filepath.Clean("/"+p), "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			leave()
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		back = append(back, f)
+	}
+	for _, dir := range m.dirs {
+		if err := writeFile(dir, "tasks", "0"); err != nil {
+			leave()
+			return nil, err
+		}
+	}
+	return leave, nil
+}
+
+// parseProcCgroup maps each v1 controller (and "name=..." hierarchy) of a
+// /proc/<pid>/cgroup text to its cgroup path.
+func parseProcCgroup(text string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 || f[1] == "" {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			out[c] = f[2]
+		}
+	}
+	return out
 }
 
 func (m *v1) Set(r *specs.LinuxResources) error {
@@ -258,20 +333,51 @@ func (m *v1) freezer(state string) error {
 	if !ok {
 		return errdefs.NotImplemented(fmt.Errorf("cgroup: no freezer controller"))
 	}
-	if err := writeFile(dir, "freezer.state", state); err != nil {
-		return err
+	if state != "FROZEN" {
+		if err := writeFile(dir, "freezer.state", state); err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i++ {
+			b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(string(b)) == state {
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return fmt.Errorf("cgroup: freezer did not reach %s", state)
 	}
+	// v1 freezing can stick in FREEZING while tasks fork or exec: write
+	// FROZEN again and again, thawing now and then so that new tasks are
+	// caught too (runc's workaround), and never leave the cgroup half
+	// frozen on failure.
 	for i := 0; i < 1000; i++ {
+		if i%50 == 49 {
+			writeFile(dir, "freezer.state", "THAWED")
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := writeFile(dir, "freezer.state", "FROZEN"); err != nil {
+			return err
+		}
+		if i%25 == 24 {
+			time.Sleep(10 * time.Microsecond)
+		}
 		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(string(b)) == state {
+		switch got := strings.TrimSpace(string(b)); got {
+		case "FROZEN":
 			return nil
+		case "FREEZING":
+		default:
+			return fmt.Errorf("cgroup: freezer state %s after writing FROZEN", got)
 		}
-		time.Sleep(time.Millisecond)
 	}
-	return fmt.Errorf("cgroup: freezer did not reach %s", state)
+	writeFile(dir, "freezer.state", "THAWED")
+	return fmt.Errorf("cgroup: freezer did not reach FROZEN (stuck in FREEZING; thawed again)")
 }
 
 func (m *v1) Pids() ([]int, error) {
@@ -326,6 +432,10 @@ func (m *v2) Apply(pid int) error {
 		return writeFile(m.dir, "cgroup.procs", strconv.Itoa(pid))
 	}
 	return nil
+}
+
+func (m *v2) JoinThread() (func() error, error) {
+	return nil, errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
 }
 
 func (m *v2) Set(r *specs.LinuxResources) error {

@@ -282,3 +282,11 @@ func TestRealCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseProcCgroup(t *testing.T) {
+	got := parseProcCgroup("9:name=systemd:/\n4:memory:/process_api/x\n2:cpu,cpuacct:/a b\n0::/\n\n")
+	want := map[string]string{"name=systemd": "/", "memory": "/process_api/x", "cpu": "/a b", "cpuacct": "/a b"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}

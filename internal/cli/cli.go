@@ -61,8 +61,13 @@ func NewRootCommand() *cobra.Command {
 		newVersionCommand(c),
 		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
 		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
-		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c),
+		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
+		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
+		newInfoCommand(c), newContainerCommand(c), newExecCommand(c), newBuildCommand(c),
+		newPullCommand(c), newPushCommand(c), newImagesCommand(c), newTagCommand(c), newRmiCommand(c),
+		newLoadCommand(c), newSaveCommand(c),
 	)
+	root.AddCommand(extraCommands(c)...) // extras.go
 	return root
 }
 

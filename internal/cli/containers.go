@@ -189,16 +189,13 @@ func newPsCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := client.ContainerListOptions{All: all, Limit: last, Filters: map[string][]string{}}
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			opts := client.ContainerListOptions{All: all, Limit: last, Filters: f}
 			if latest {
 				opts.Limit = 1
-			}
-			for _, f := range filters {
-				k, v, ok := strings.Cut(f, "=")
-				if !ok {
-					return errdefs.Invalidf("bad format of filter (expected name=value)")
-				}
-				opts.Filters[k] = append(opts.Filters[k], v)
 			}
 			list, err := cl.ContainerList(cmd.Context(), opts)
 			if err != nil {

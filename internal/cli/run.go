@@ -37,6 +37,9 @@ type containerOptions struct {
 	hostname    string
 	stopSignal  string
 	stopTimeout int
+	host        hostOptions   // isolation, storage and resources (hostflags.go)
+	health      healthOptions // health.go
+	net         netOptions    // network.go
 }
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
@@ -55,6 +58,9 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
+	o.host.addFlags(f)
+	o.health.addFlags(f)
+	o.net.addFlags(f)
 	f.SetInterspersed(false) // `run IMAGE CMD -x`: flags after the image belong to CMD
 }
 
@@ -76,6 +82,9 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 		t := o.stopTimeout
 		cfg.StopTimeout = &t
 	}
+	if err := o.health.apply(cmd, cfg); err != nil {
+		return container.CreateRequest{}, err
+	}
 	for _, l := range o.labels {
 		k, v, _ := strings.Cut(l, "=")
 		cfg.Labels[k] = v
@@ -95,7 +104,14 @@ func (o *containerOptions) request(cmd *cobra.Command, args []string) (container
 		}
 		hc.LogConfig.Config[k] = v
 	}
-	return container.CreateRequest{Config: cfg, HostConfig: hc}, nil
+	if err := o.host.apply(cmd.Flags(), cfg, hc); err != nil {
+		return container.CreateRequest{}, err
+	}
+	req := container.CreateRequest{Config: cfg, HostConfig: hc}
+	if err := o.net.apply(&req); err != nil {
+		return container.CreateRequest{}, err
+	}
+	return req, nil
 }
 
 func newCreateCommand(c *CLI) *cobra.Command {

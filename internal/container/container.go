@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Status is where a container is in its life, as Docker names it.
@@ -35,6 +36,8 @@ type State struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is the healthcheck's state; nil without a healthcheck.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is a container's record, as the metadata store keeps it.
@@ -48,7 +51,10 @@ type Container struct {
 	HostConfig *container.HostConfig
 	Image      string // the image's ID (sha256:...)
 	ImageRef   string // the image as the user named it
-	State      State
+	// Endpoints are the networks it joins beyond its network mode's, with
+	// aliases and addresses (NetworkingConfig, `network connect`).
+	Endpoints map[string]*network.EndpointSettings `json:",omitempty"`
+	State     State
 	// RestartCount counts restarts by the restart policy since the last
 	// start by a user.
 	RestartCount int
@@ -58,6 +64,8 @@ type Container struct {
 	// ManualStop tells that a user stopped it, so `unless-stopped` does
 	// not bring it back when the daemon starts.
 	ManualStop bool
+	// Mounts are its volumes and binds, resolved at create.
+	Mounts []Mount `json:",omitempty"`
 }
 
 // Running reports whether the container's process is alive (running or
@@ -68,7 +76,7 @@ func (c *Container) Running() bool {
 
 // SetRunning records a start.
 func (s *State) SetRunning(pid int, at time.Time) {
-	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled = StatusRunning, pid, 0, "", false
+	s.Status, s.Pid, s.ExitCode, s.Error, s.OOMKilled, s.Health = StatusRunning, pid, 0, "", false, nil
 	s.StartedAt, s.FinishedAt = at, time.Time{}
 }
 
@@ -92,7 +100,7 @@ func (s *State) SetFailed(code int, err error, at time.Time, everRan bool) {
 func (s State) Describe(now time.Time) string {
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + s.healthSuffix()
 	case StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case StatusRestarting:
@@ -124,7 +132,20 @@ func (s State) API() *container.State {
 		Error:      s.Error,
 		StartedAt:  apiTime(s.StartedAt),
 		FinishedAt: apiTime(s.FinishedAt),
+		Health:     s.Health,
 	}
+}
+
+// healthSuffix is what `docker ps` appends to "Up ...": " (healthy)",
+// " (unhealthy)", " (health: starting)".
+func (s State) healthSuffix() string {
+	if s.Health == nil {
+		return ""
+	}
+	if s.Health.Status == container.Starting {
+		return " (health: starting)"
+	}
+	return " (" + string(s.Health.Status) + ")"
 }
 
 // apiTime formats a time as Docker does in inspect; the zero time is

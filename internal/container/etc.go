@@ -14,8 +14,10 @@ var hostResolvConf = "/etc/resolv.conf"
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf into its directory, as Docker does, and returns their
-// paths for the spec to bind in.
-func (s *Service) writeEtcFiles(c *Container) (SpecFiles, error) {
+// paths for the spec to bind in. att is the container's network, if any:
+// its address names the host in /etc/hosts, its links are listed, and its
+// embedded DNS server is the only nameserver.
+func (s *Service) writeEtcFiles(c *Container, att *NetAttachment) (SpecFiles, error) {
 	dir := s.dir(c.ID)
 	hostname := ShortID(c.ID)
 	if c.Config != nil && c.Config.Hostname != "" {
@@ -35,11 +37,20 @@ func (s *Service) writeEtcFiles(c *Container) (SpecFiles, error) {
 			}
 		}
 	}
-	hosts += "127.0.1.1\t" + hostname + "\n"
+	if att != nil {
+		for _, l := range att.Hosts {
+			hosts += l + "\n"
+		}
+	}
+	if att != nil && att.IP != "" {
+		hosts += att.IP + "\t" + hostname + "\n"
+	} else {
+		hosts += "127.0.1.1\t" + hostname + "\n"
+	}
 	for path, content := range map[string]string{
 		f.HostnamePath:   hostname + "\n",
 		f.HostsPath:      hosts,
-		f.ResolvConfPath: resolvConf(c),
+		f.ResolvConfPath: resolvConf(c, att),
 	} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			return SpecFiles{}, err
@@ -51,7 +62,9 @@ func (s *Service) writeEtcFiles(c *Container) (SpecFiles, error) {
 // resolvConf is the host's resolv.conf without loopback nameservers (they
 // are not reachable from the container's network namespace), with the
 // container's --dns, --dns-search and --dns-option applied.
-func resolvConf(c *Container) string {
+// With an embedded DNS server (att.Nameserver) that is the only
+// nameserver: it forwards to --dns or the host's resolvers.
+func resolvConf(c *Container, att *NetAttachment) string {
 	var out bytes.Buffer
 	var dns, search, opts []string
 	if c.HostConfig != nil {
@@ -59,6 +72,9 @@ func resolvConf(c *Container) string {
 			dns = append(dns, a.String())
 		}
 		search, opts = c.HostConfig.DNSSearch, c.HostConfig.DNSOptions
+	}
+	if att != nil && att.Nameserver != "" {
+		dns = []string{att.Nameserver}
 	}
 	ownDNS := len(dns) > 0
 	if b, err := os.ReadFile(hostResolvConf); err == nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -46,8 +47,31 @@ type Images interface {
 
 // SpecFiles are the host paths a container's spec binds in.
 type SpecFiles struct {
-	Rootfs                                  string // the mounted root filesystem
-	HostnamePath, HostsPath, ResolvConfPath string // bound at /etc/...
+	Rootfs                                  string        // the mounted root filesystem
+	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
+	Mounts                                  []specs.Mount // volumes and binds
+	NetNSPath                               string        // the network namespace to join; empty: a new one
+}
+
+// Network is what the container service needs of the network service.
+type Network interface {
+	// Attach gives c its network namespace and endpoints before it
+	// starts; nil (and no error) when its network mode needs none.
+	Attach(ctx context.Context, c *Container) (*NetAttachment, error)
+	// Detach undoes Attach; a container with nothing attached is fine.
+	Detach(ctx context.Context, id string) error
+	// Settings is the NetworkSettings of inspect.
+	Settings(id string) *container.NetworkSettings
+	// Sweep detaches the containers running says are not running.
+	Sweep(ctx context.Context, running func(id string) bool)
+}
+
+// NetAttachment is what a container's network gives its spec and /etc.
+type NetAttachment struct {
+	NetNSPath  string
+	IP         string   // on its primary network, for /etc/hosts
+	Hosts      []string // extra /etc/hosts lines (links)
+	Nameserver string   // the embedded DNS server; empty: the host's resolvers
 }
 
 // SpecFunc makes the OCI spec of c from its configuration and its image's.
@@ -67,8 +91,12 @@ type Config struct {
 	Store    Store
 	Images   Images
 	Spec     SpecFunc
+	Volumes  Volumes // nil: containers that ask for volumes are refused
 	Monitor  *monitor.Client
 	Events   *eventbus.Bus
+	Network  Network // nil: containers get an empty network namespace
+	// Health runs healthchecks (an exec); nil: healthchecks are not run.
+	Health HealthProber
 }
 
 // Service owns the containers. All methods are safe for concurrent use.
@@ -90,6 +118,10 @@ type Service struct {
 	ops keyedMutex
 	// lifetime is the daemon's context: restarts by policy run under it.
 	lifetime context.Context
+	// health are the healthcheck loops (health.go).
+	health healthMonitors
+	// execs are the exec instances by id (*execInstance; exec.go).
+	execs sync.Map
 }
 
 type pendingRestart struct {
@@ -143,6 +175,7 @@ type CreateRequest struct {
 	Name       string
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	Networking *network.NetworkingConfig
 }
 
 // Create makes a container: its record, name, directory and root
@@ -158,11 +191,17 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 	if err := validateHostConfig(hc); err != nil {
 		return nil, err
 	}
+	if err := ValidateHealthConfig(req.Config.Healthcheck); err != nil { // health.go
+		return nil, err
+	}
 	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
 	if err != nil {
 		return nil, err
 	}
 	c := &Container{ID: NewID(), Created: time.Now().UTC(), Config: req.Config, HostConfig: hc, Image: img.ID, ImageRef: req.Config.Image}
+	if req.Networking != nil {
+		c.Endpoints = req.Networking.EndpointsConfig
+	}
 	c.Path, c.Args = command(req.Config, img.Config)
 	if len(c.Path) == 0 && len(c.Args) == 0 {
 		return nil, errdefs.Invalidf("no command specified")
@@ -199,6 +238,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
+	if c.Mounts, err = s.resolveMounts(ctx, hc, img.Config.Volumes); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.removeAnonymousVolumes(context.WithoutCancel(ctx), c) })
 	c.State.Status = StatusCreated
 	if err := s.cfg.Store.Put(ctx, c); err != nil {
 		return nil, err
@@ -214,16 +257,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 // entrypoint (or the image's, unless the container sets one, which also
 // drops the image's cmd), followed by the container's cmd or the image's.
 func command(cfg *container.Config, img container.Config) (string, []string) {
-	entrypoint, cmd := img.Entrypoint, img.Cmd
-	if cfg.Entrypoint != nil {
-		entrypoint = cfg.Entrypoint
-		cmd = nil
-		if len(entrypoint) == 1 && entrypoint[0] == "" {
-			entrypoint = nil // --entrypoint "" resets it
+	// Docker's merge: with no entrypoint of its own (nil or empty) the
+	// container takes the image's Cmd when it has none, and the image's
+	// Entrypoint only when its own is nil; an entrypoint of its own drops
+	// the image's Cmd. --entrypoint "" arrives as [""] and means none.
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	if len(entrypoint) == 0 {
+		if len(cmd) == 0 {
+			cmd = img.Cmd
+		}
+		if entrypoint == nil {
+			entrypoint = img.Entrypoint
 		}
 	}
-	if len(cfg.Cmd) > 0 {
-		cmd = cfg.Cmd
+	if len(entrypoint) == 1 && entrypoint[0] == "" {
+		entrypoint = nil
 	}
 	argv := append(append([]string{}, entrypoint...), cmd...)
 	if len(argv) == 0 {
@@ -258,9 +306,17 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	unlock := s.ops.lock(c.ID)
-	defer unlock()
 	s.cancelRestart(c.ID, true)
-	return s.startLocked(ctx, c.ID, false)
+	err = s.startLocked(ctx, c.ID, false)
+	unlock()
+	// As Docker: a --rm container whose start failed is removed (the
+	// docker CLI waits for that), unless it was not tried at all.
+	if err != nil && c.HostConfig.AutoRemove && !errors.Is(err, errdefs.ErrNotModified) && !errors.Is(err, errdefs.ErrConflict) {
+		if rerr := s.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true}); rerr != nil {
+			log.From(ctx).Error("--rm after a failed start: removing the container", "container", c.ID, "err", rerr)
+		}
+	}
+	return err
 }
 
 // startLocked starts container id; byPolicy counts it as a restart.
@@ -301,16 +357,35 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })
-	files, err := s.writeEtcFiles(c)
+	att, err := s.attachNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	if att != nil {
+		undo = append(undo, func() { s.cfg.Network.Detach(context.WithoutCancel(ctx), c.ID) })
+	}
+	files, err := s.writeEtcFiles(c, att)
 	if err != nil {
 		return err
 	}
 	files.Rootfs = rootfs
+	if att != nil {
+		files.NetNSPath = att.NetNSPath
+	}
+	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
+		return err
+	}
+	undo = append(undo, func() { s.releaseVolumes(context.WithoutCancel(ctx), c) })
 	spec, err := s.cfg.Spec(ctx, c, img, files)
 	if err != nil {
 		return err
 	}
 	if err := writeJSONFile(filepath.Join(bundle, "config.json"), spec); err != nil {
+		return err
+	}
+	// The previous run's exit record goes before this run can write its
+	// own (a fast exit would otherwise lose it).
+	if err := os.Remove(filepath.Join(s.dir(c.ID), "exit.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	tty := c.Config.Tty
@@ -327,7 +402,6 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := s.cfg.Monitor.Start(ctx, c.ID); err != nil {
 		return err
 	}
-	os.Remove(filepath.Join(s.dir(c.ID), "exit.json"))
 	c, err = s.mutate(ctx, c.ID, func(c *Container) {
 		c.State.SetRunning(resp.Pid, time.Now().UTC())
 		c.HasBeenStarted, c.ManualStop = true, false
@@ -341,6 +415,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	s.publish(c, events.ActionStart)
+	s.startHealth(ctx, c, img) // health.go
 	return nil
 }
 
@@ -419,9 +494,15 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
+	} else {
+		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
 	}
-	os.RemoveAll(s.bundle(c.ID))
+	if s.cfg.Network != nil {
+		s.cfg.Network.Detach(ctx, c.ID)
+	}
+	s.releaseVolumes(ctx, c)
 	ran := at.Sub(c.State.StartedAt)
+	s.stopHealth(c.ID) // health.go
 	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
@@ -470,6 +551,9 @@ func (s *Service) Kill(ctx context.Context, ref, signal string) error {
 	}
 	if err := s.cfg.Monitor.Kill(ctx, c.ID, int(sig), false); err != nil {
 		return err
+	}
+	if c.State.Status == StatusPaused {
+		s.thawAfterKill(ctx, c.ID) // resources.go
 	}
 	s.cfg.Events.Publish(eventbus.Message{Type: events.ContainerEventType, Action: events.ActionKill,
 		Actor: events.Actor{ID: c.ID, Attributes: s.attributes(c, map[string]string{"signal": fmt.Sprint(int(sig))})}})
@@ -673,6 +757,11 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return err
 	}
 	s.cfg.Monitor.Delete(ctx, c.ID, true)
+	if s.cfg.Network != nil {
+		if err := s.cfg.Network.Detach(ctx, c.ID); err != nil {
+			return s.markDead(ctx, c, err)
+		}
+	}
 	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
 		return s.markDead(ctx, c, err)
 	}
@@ -689,6 +778,10 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return s.markDead(ctx, c, err)
 	}
 	s.index.remove(c)
+	s.forgetExecs(c.ID)
+	if opts.Volumes || c.HostConfig.AutoRemove {
+		s.removeAnonymousVolumes(ctx, c)
+	}
 	s.publish(c, events.ActionDestroy)
 	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
 	return nil
@@ -715,6 +808,7 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	out := make([]container.Summary, len(sel))
 	for i, c := range sel {
 		out[i] = c.Summary(now)
+		s.addNetworkSummary(c, &out[i])
 	}
 	return out, nil
 }
@@ -729,8 +823,8 @@ func (s *Service) Inspect(ctx context.Context, ref string) (container.InspectRes
 		ID: c.ID, Created: apiTime(c.Created), Path: c.Path, Args: c.Args, State: c.State.API(),
 		Image: c.Image, Name: "/" + c.Name, RestartCount: c.RestartCount, Driver: "overlay", Platform: "linux",
 		LogPath:    logs.Path(s.dir(c.ID), c.ID, logs.Config{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}),
-		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{},
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.mountPoints(),
+		NetworkSettings: s.networkSettings(c),
 	}, nil
 }
 
@@ -853,8 +947,30 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		delete(byID, c.ID)
 		switch {
 		case ok && t.Status == monitor.Exited:
+			if !c.Running() {
+				// Started by the monitor, but the daemon died before it
+				// recorded that: the run happened, so its exit counts.
+				unlock := s.ops.lock(c.ID)
+				s.mutate(ctx, c.ID, func(c *Container) {
+					c.State.SetRunning(t.Pid, t.ExitedAt)
+					c.HasBeenStarted = true
+				})
+				unlock()
+			}
 			s.HandleExit(ctx, t)
+		case ok && t.Status == monitor.Created:
+			// A start the daemon's death interrupted before the process
+			// ran: undo it; the container stays as it was recorded.
+			unlock := s.ops.lock(c.ID)
+			s.cfg.Monitor.Delete(ctx, c.ID, true)
+			if !c.Running() {
+				if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+					log.From(ctx).Warn("unmounting an interrupted start's rootfs", "container", c.ID, "err", err)
+				}
+			}
+			unlock()
 		case ok:
+			s.adoptVolumes(c)
 			if !c.Running() {
 				unlock := s.ops.lock(c.ID)
 				s.mutate(ctx, c.ID, func(c *Container) { c.State.SetRunning(t.Pid, c.State.StartedAt) })
@@ -877,6 +993,12 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		s.cfg.Monitor.Delete(ctx, id, true)
 	}
 	s.cleanOrphans(ctx)
+	if s.cfg.Network != nil {
+		s.cfg.Network.Sweep(ctx, func(id string) bool {
+			c, err := s.index.get(id)
+			return err == nil && c.ID == id && c.Running()
+		})
+	}
 	return nil
 }
 
@@ -889,17 +1011,26 @@ func (s *Service) cleanOrphans(ctx context.Context) {
 		return
 	}
 	for _, e := range ents {
-		id := e.Name()
-		c, err := s.index.get(id)
-		if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
-			continue
-		}
-		if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
-			log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
-			continue
-		}
-		os.RemoveAll(s.bundle(id))
+		s.cleanOrphan(ctx, e.Name())
 	}
+}
+
+// cleanOrphan removes the mounted rootfs and bundle of container id unless
+// it runs. It holds the container's lock: the daemon may already be
+// starting it (requests are served while it reconciles), and a start's
+// bundle must not vanish under it.
+func (s *Service) cleanOrphan(ctx context.Context, id string) {
+	unlock := s.ops.lock(id)
+	defer unlock()
+	c, err := s.index.get(id)
+	if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
+		return
+	}
+	if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
+		log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
+		return
+	}
+	os.RemoveAll(s.bundle(id))
 }
 
 // WatchExits applies the monitor's exit announcements until ctx ends,

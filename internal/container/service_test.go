@@ -26,6 +26,8 @@ func TestCommand(t *testing.T) {
 		{"entrypoint drops image cmd", container.Config{Entrypoint: []string{"top"}}, img, "top"},
 		{"entrypoint and cmd", container.Config{Entrypoint: []string{"echo"}, Cmd: []string{"hi"}}, img, "echo hi"},
 		{"empty entrypoint resets", container.Config{Entrypoint: []string{""}, Cmd: []string{"ls"}}, img, "ls"},
+		{"entrypoint \"\" and no cmd: nothing", container.Config{Entrypoint: []string{""}}, img, ""},
+		{"entrypoint [] keeps the image cmd", container.Config{Entrypoint: []string{}}, img, "nginx -g daemon off;"},
 		{"image cmd only", container.Config{}, container.Config{Cmd: []string{"/hello"}}, "/hello"},
 		{"nothing", container.Config{}, container.Config{}, ""},
 	}

@@ -131,9 +131,12 @@ func selectContainers(all []*Container, opts ListOptions, lookup func(string) (*
 				continue
 			}
 		}
-		// Volumes, networks, ports and health arrive with their services;
-		// until then a filter on them matches nothing, rather than everything.
-		if len(f["volume"]) > 0 || len(f["network"]) > 0 || len(f["publish"]) > 0 || len(f["expose"]) > 0 || len(f["health"]) > 0 {
+		if !match(f["health"], func(v string) bool { return healthStatus(c) == v }) {
+			continue
+		}
+		// Volumes, networks and ports arrive with their services; until
+		// then a filter on them matches nothing, rather than everything.
+		if len(f["volume"]) > 0 || len(f["network"]) > 0 || len(f["publish"]) > 0 || len(f["expose"]) > 0 {
 			continue
 		}
 		out = append(out, c)

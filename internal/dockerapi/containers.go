@@ -46,7 +46,7 @@ func (s *Server) routeContainers(b ContainerBackend) {
 		if req.Config == nil {
 			return errdefs.Invalidf("config cannot be empty in order to create a container")
 		}
-		c, err := b.Create(r.Context(), berthc.CreateRequest{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig})
+		c, err := b.Create(r.Context(), berthc.CreateRequest{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkingConfig})
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func (s *Server) routeContainers(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, c)
+		return writeJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
 	})
 	s.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
 		if err := b.Start(r.Context(), r.PathValue("id")); err != nil {

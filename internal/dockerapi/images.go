@@ -123,7 +123,17 @@ func (s *Server) routeImages(b ImageBackend) {
 			report := image.PruneReport{ImagesDeleted: deleteResponses(items), SpaceReclaimed: uint64(freed)}
 			return writeJSON(w, http.StatusOK, report)
 		case name == "create":
-			return errdefs.NotImplemented(errors.New("pulling images from a registry is not implemented yet; load an archive with docker load"))
+			rb, ok := b.(RegistryBackend)
+			if !ok || r.URL.Query().Get("fromImage") == "" {
+				return errdefs.NotImplemented(errors.New("importing (fromSrc) is not implemented yet; load an archive with docker load"))
+			}
+			return s.pull(w, r, rb)
+		case strings.HasSuffix(name, "/push"):
+			rb, ok := b.(RegistryBackend)
+			if !ok {
+				return errdefs.NotImplemented(errors.New("push is not available"))
+			}
+			return s.push(w, r, strings.TrimSuffix(name, "/push"), rb)
 		}
 		return errdefs.NotFound(errors.New("page not found"))
 	})

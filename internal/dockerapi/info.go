@@ -20,6 +20,7 @@ func (s *Server) routeInfo() {
 	s.handle("GET /info", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusOK, s.info(r.Context()))
 	})
+	s.handle("POST /auth", s.login)
 }
 
 // info is GET /info: what `docker info` prints.

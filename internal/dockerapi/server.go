@@ -34,6 +34,12 @@ type Config struct {
 	Volumes VolumeBackend
 	// Images serves /images/...; nil leaves those routes out.
 	Images ImageBackend
+	// Builder serves POST /build; nil leaves it out.
+	Builder BuildBackend
+	// Networks serves /networks/...; nil leaves those routes out.
+	Networks NetworkBackend
+	// InsecureRegistries are reached over plain HTTP (besides loopback).
+	InsecureRegistries []string
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error
@@ -60,12 +66,25 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Containers != nil {
 		s.routeContainers(cfg.Containers)
+		if x, ok := cfg.Containers.(ContainerExtrasBackend); ok {
+			s.routeContainersMore(x) // containers_more.go
+		}
+		if x, ok := cfg.Containers.(ExecBackend); ok {
+			s.routeExec(x) // exec.go
+		}
 	}
+	s.routeDiskUsage() // system_df.go
 	if cfg.Volumes != nil {
 		s.routeVolumes(cfg.Volumes)
 	}
 	if cfg.Images != nil {
 		s.routeImages(cfg.Images)
+	}
+	if cfg.Builder != nil {
+		s.routeBuild(cfg.Builder)
+	}
+	if cfg.Networks != nil {
+		s.routeNetworks(cfg.Networks)
 	}
 	return s
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api"
+	"github.com/berth/berth/internal/build"
 	"github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/dockerapi"
@@ -30,6 +31,8 @@ import (
 	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/pid1/payload"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
 )
@@ -43,6 +46,13 @@ type Config struct {
 	// Binary is the berth executable the monitor runs as (and re-executes
 	// as each container's init); empty means this process's own.
 	Binary string
+	// HostNetNS is the network namespace bridges, veths, nftables rules
+	// and DNS servers go in; empty means the daemon's own. Tests give a
+	// fresh one, so they never touch the host's networking.
+	HostNetNS string
+	// InsecureRegistries are reached over plain HTTP (loopback ones
+	// always are), as dockerd's --insecure-registry.
+	InsecureRegistries []string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -64,6 +74,7 @@ type Engine struct {
 	meta       *metadata.DB
 	images     *image.Store
 	containers *container.Service
+	networks   *network.Service
 }
 
 // New prepares the daemon: makes its directories, takes the data root's lock
@@ -114,27 +125,57 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
+		if os.Geteuid() == 0 {
+			return nil, fmt.Errorf("networks: %w", err)
+		}
+		// Without root there are no bridges or rules to make: containers
+		// get an empty network namespace, as with --network none.
+		log.From(ctx).Warn("networking is unavailable; containers get no network", "err", err)
+		e.networks = nil
+	}
+	var netw container.Network
+	var netAPI dockerapi.NetworkBackend
+	if e.networks != nil {
+		netw = networks{svc: e.networks, images: e.images}
+	}
 	mon, err := startMonitor(ctx, cfg.ExecRoot, cfg.Binary)
 	if err != nil {
 		return nil, err
 	}
+	initPath, err := payload.Install(filepath.Join(cfg.DataRoot, "init"))
+	if err != nil {
+		return nil, fmt.Errorf("install the --init program: %w", err)
+	}
+	prober := &container.ExecProber{} // healthchecks run as execs
 	e.containers, err = container.New(ctx, container.Config{
 		DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot,
-		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: makeSpec,
-		Monitor: mon, Events: e.events,
+		Store: container.MetadataStore{DB: e.meta}, Images: images{e.images}, Spec: specGen{initPath: initPath}.makeSpec,
+		Volumes: volumeAdapter{volumes},
+		Monitor: mon, Events: e.events, Network: netw, Health: prober,
 	})
 	if err != nil {
 		return nil, err
 	}
+	prober.Service = e.containers
+	volumes.SetUsers(e.containers.VolumeUsers)
+	builder := build.New(e.images, e.containers, e.meta, filepath.Join(cfg.DataRoot, "tmp"))
+	builder.Cleanup(ctx)
+	if e.networks != nil {
+		netAPI = networkBackend{svc: e.networks, containers: e.containers}
+	}
 	e.server = &http.Server{
 		Handler: dockerapi.New(dockerapi.Config{
-			Logger:     log.From(ctx),
-			DaemonID:   id,
-			DataRoot:   cfg.DataRoot,
-			Events:     e.events,
-			Volumes:    volumes,
-			Containers: e.containers,
-			Images:     e.images,
+			Logger:             log.From(ctx),
+			DaemonID:           id,
+			DataRoot:           cfg.DataRoot,
+			Events:             e.events,
+			Volumes:            volumes,
+			Containers:         e.containers,
+			Images:             e.images,
+			Builder:            builder,
+			Networks:           netAPI,
+			InsecureRegistries: cfg.InsecureRegistries,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -176,6 +217,10 @@ func (e *Engine) Close() {
 		l.Close()
 	}
 	e.listeners = nil
+	if e.networks != nil {
+		e.networks.Close()
+		e.networks = nil
+	}
 	if e.meta != nil {
 		e.meta.Close()
 		e.meta = nil

@@ -23,6 +23,9 @@ func testConfig(t *testing.T) Config {
 		Hosts:    []string{"unix://" + filepath.Join(dir, "exec", "berth.sock")},
 		Binary:   testutil.BerthBinary(t),
 	}
+	if os.Geteuid() == 0 {
+		cfg.HostNetNS = testutil.TestNetNS(t) // never the machine's own networking
+	}
 	t.Cleanup(func() { testutil.StopMonitor(cfg.ExecRoot) })
 	return cfg
 }

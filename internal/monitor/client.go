@@ -117,17 +117,27 @@ func (c *Client) Events(ctx context.Context) (<-chan TaskState, error) {
 // output (raw for a TTY, multiplexed otherwise) and, with stdin, takes
 // what is written to it. The caller closes it.
 func (c *Client) Attach(ctx context.Context, id string, stdin, stdout, stderr bool) (net.Conn, *bufio.Reader, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", c.socket)
-	if err != nil {
-		return nil, nil, c.unavailable(err)
-	}
 	q := url.Values{}
 	for k, on := range map[string]bool{"stdin": stdin, "stdout": stdout, "stderr": stderr} {
 		if on {
 			q.Set(k, "1")
 		}
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://monitor/tasks/"+url.PathEscape(id)+"/attach?"+q.Encode(), nil)
+	return c.hijack(ctx, "/tasks/"+url.PathEscape(id)+"/attach?"+q.Encode(), nil)
+}
+
+// hijack sends a POST to path, with body if not nil, and returns the
+// connection once the monitor has switched protocols.
+func (c *Client) hijack(ctx context.Context, path string, body []byte) (net.Conn, *bufio.Reader, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return nil, nil, c.unavailable(err)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://monitor"+path, rd)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "tcp")
 	if err := req.Write(conn); err != nil {

@@ -67,6 +67,7 @@ type Monitor struct {
 
 	mu        sync.Mutex // guards tasks and listeners
 	tasks     map[string]*task
+	execs     map[string]*execTask        // by exec id
 	listeners map[chan TaskState]struct{} // GET /events subscribers
 }
 
@@ -78,7 +79,7 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 5 * time.Second
 	}
-	return &Monitor{cfg: cfg, reaper: newReaper(), tasks: map[string]*task{}, listeners: map[chan TaskState]struct{}{}}, nil
+	return &Monitor{cfg: cfg, reaper: newReaper(), tasks: map[string]*task{}, execs: map[string]*execTask{}, listeners: map[chan TaskState]struct{}{}}, nil
 }
 
 // Serve makes this process the subreaper of its descendants, listens, and
@@ -186,6 +187,9 @@ func (m *Monitor) task(id string) (*task, error) {
 	t, ok := m.tasks[id]
 	if !ok {
 		return nil, errdefs.NotFoundf("no such task: %s", id)
+	}
+	if t == nil {
+		return nil, errdefs.Conflictf("task %s is being created", id)
 	}
 	return t, nil
 }

@@ -18,6 +18,11 @@ import (
 //	DELETE /tasks/{id}                                              forget an exited task, delete it in the runtime
 //	GET    /tasks                 → []TaskState                     every task, for reconciling after a restart
 //	GET    /events                → TaskState per line               exits as they happen (the daemon keeps one)
+//	POST   /execs[?attach=1]      ExecRequest → ExecResponse        run a process in a task's container (exec.go)
+//	GET    /execs/{id}            → TaskState                       an exec's state and exit code
+//	POST   /execs/{id}/resize     ResizeRequest                     set its pty size
+//	POST   /execs/{id}/kill       KillRequest                       signal it (a timed-out healthcheck)
+//	DELETE /execs/{id}                                              forget an exited exec (once its code is read)
 //
 // The monitor keeps no state the daemon cannot rebuild from GET /tasks and
 // the exit records in each container's directory.

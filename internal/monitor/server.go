@@ -46,7 +46,9 @@ func (m *Monitor) handler() http.Handler {
 		m.mu.Lock()
 		out := make([]TaskState, 0, len(m.tasks))
 		for _, t := range m.tasks {
-			out = append(out, t.state())
+			if t != nil { // nil: reserved while being created
+				out = append(out, t.state())
+			}
 		}
 		m.mu.Unlock()
 		return writeJSON(w, http.StatusOK, out)
@@ -80,6 +82,39 @@ func (m *Monitor) handler() http.Handler {
 		return m.delete(r.Context(), r.PathValue("id"), r.URL.Query().Get("force") == "1")
 	})
 	handle("GET /events", m.events)
+	handle("POST /execs", m.execHandler)
+	handle("GET /execs/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		e, err := m.execTask(r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, e.state())
+	})
+	handle("DELETE /execs/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		return m.deleteExec(r.PathValue("id"))
+	})
+	handle("POST /execs/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
+		var req KillRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return errdefs.Invalidf("decode kill request: %v", err)
+		}
+		e, err := m.execTask(r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return e.kill(syscall.Signal(req.Signal))
+	})
+	handle("POST /execs/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		var req ResizeRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return errdefs.Invalidf("decode resize request: %v", err)
+		}
+		e, err := m.execTask(r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return e.resize(req)
+	})
 	return mux
 }
 
@@ -183,6 +218,11 @@ func (m *Monitor) create(ctx context.Context, req CreateRequest) (resp CreateRes
 	undo = append(undo, func() {
 		m.cfg.Runtime.Delete(context.WithoutCancel(ctx), req.ID, true)
 	})
+	if err := ctx.Err(); err != nil {
+		// The daemon that asked went away (killed mid-request): nobody
+		// will start or delete this task, so it is not made.
+		return resp, fmt.Errorf("create %s: the requester is gone: %w", req.ID, err)
+	}
 	if req.TTY {
 		select {
 		case res := <-consoleDone:
@@ -289,6 +329,11 @@ func (m *Monitor) resize(id string, req ResizeRequest) error {
 	if err != nil {
 		return err
 	}
+	return t.resize(req)
+}
+
+func (t *task) resize(req ResizeRequest) error {
+	id := t.id
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.console == nil {
@@ -325,6 +370,7 @@ func (m *Monitor) delete(ctx context.Context, id string, force bool) error {
 	m.mu.Lock()
 	delete(m.tasks, id)
 	m.mu.Unlock()
+	m.forgetExecs(id)
 	t.cleanup()
 	return nil
 }

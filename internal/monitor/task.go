@@ -104,7 +104,9 @@ func (t *task) exited(code int, at time.Time, announce func(TaskState)) {
 	if err := t.log.Close(); err != nil {
 		t.logger.Warn("closing container log", "err", err)
 	}
-	if err := writeExitRecord(t.dir, ExitRecord{ExitCode: code, ExitedAt: at}); err != nil {
+	if t.dir == "" {
+		// An exec: no exit record.
+	} else if err := writeExitRecord(t.dir, ExitRecord{ExitCode: code, ExitedAt: at}); err != nil {
 		t.logger.Error("recording the exit failed", "err", err)
 	}
 	t.out.closeAll()

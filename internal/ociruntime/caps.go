@@ -8,6 +8,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/errdefs"
 )
 
 // capMask turns capability names into a bit mask (names above lastCap,
@@ -69,6 +71,17 @@ func applyUser(p *specs.Process, lastCap int) error {
 		{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
 		{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},
 	}
+	// What this thread holds now: a set may only shrink.
+	var cur [2]unix.CapUserData
+	curHdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&curHdr, &cur[0]); err != nil {
+		return fmt.Errorf("process.capabilities: capget: %w", err)
+	}
+	held := uint64(cur[0].Permitted) | uint64(cur[1].Permitted)<<32
+	if missing := (perm | eff | inh) &^ held; missing != 0 {
+		return errdefs.Forbidden(fmt.Errorf("process.capabilities: %s asked for, but the runtime does not hold it (the host's bounding set lacks it)",
+			strings.Join(capList(missing), ", ")))
+	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("process.capabilities: capset: %w", err)
 	}
@@ -79,9 +92,30 @@ func applyUser(p *specs.Process, lastCap int) error {
 	for c := 0; c <= lastCap; c++ {
 		if amb&(1<<uint(c)) != 0 {
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-				return fmt.Errorf("process.capabilities.ambient: raise %d (it must be permitted and inheritable): %w", c, err)
+				return fmt.Errorf("process.capabilities.ambient: raise %s (it must be permitted and inheritable): %w", capName(c), err)
 			}
 		}
 	}
 	return nil
+}
+
+// capName is the name of capability number c ("CAP_SYS_RESOURCE").
+func capName(c int) string {
+	for n, v := range capNames {
+		if v == c {
+			return n
+		}
+	}
+	return fmt.Sprintf("capability %d", c)
+}
+
+// capList names the capabilities of a mask, in number order.
+func capList(m uint64) []string {
+	var out []string
+	for c := 0; c < 64; c++ {
+		if m&(1<<uint(c)) != 0 {
+			out = append(out, capName(c))
+		}
+	}
+	return out
 }

@@ -15,6 +15,7 @@ type cgroupManager interface {
 	Thaw() error
 	Pids() ([]int, error)
 	Destroy() error
+	JoinThread() (leave func() error, err error)
 }
 
 // newCgroupManager opens the cgroup at path (spec.Linux.CgroupsPath).

@@ -3,9 +3,18 @@
 // and keeps per-container state under a state root, like runc.
 //
 // The parent side (Runtime: Create, Start, State, Kill, Delete, Run, List,
-// Ps) runs in whatever process drives the runtime (the `berth runtime` CLI or
-// the monitor); the child side (InitMain) runs as `berth init`, a re-exec of
-// the berth binary that finishes the container's setup from inside its new
-// namespaces and finally execs the user's process. The two talk over a
-// socketpair with the protocol drawn in sync.go.
+// Ps, Exec) runs in whatever process drives the runtime (the `berth runtime`
+// CLI or the monitor); the child side (InitMain) runs as `berth init`, a
+// re-exec of the berth binary that finishes the container's setup from
+// inside its new namespaces and finally execs the user's process. The two
+// talk over a socketpair with the protocol drawn in sync.go.
+//
+// Exec (exec.go) runs `berth init` in an exec mode: born in the container's
+// namespaces (the mount namespace it joins itself, after exec, so the
+// dynamically linked binary loads from the host's tree) and cgroup, it skips
+// the rootfs setup and only finishes the process. Containers with a user
+// namespace cannot be exec'd into yet: setns(CLONE_NEWUSER) is refused to a
+// multi-threaded process, and Go code always runs multi-threaded; the known
+// answer is a cgo constructor that joins the namespaces before the Go
+// runtime starts (runc's nsexec). See docs/design/runtime.md, "Exec".
 package ociruntime

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,19 +12,53 @@ import (
 // openInitBinary returns a file to exec as the container init that the
 // container cannot write through (CVE-2019-5736: a container process that
 // reaches the init's /proc/<pid>/exe must not be able to overwrite the host
-// binary). It is a detached, read-only bind mount of the binary: no copy,
-// a few syscalls per container. Where that is refused (no CAP_SYS_ADMIN) it
-// falls back to a sealed memfd copy of the binary.
+// binary). It is a detached, read-only bind mount of the binary: no copy.
+// Where that is refused (no CAP_SYS_ADMIN) it falls back to a sealed memfd
+// copy of the binary. The caller closes the returned file.
+//
+// The mount (or copy) is made once per path and process, and each caller
+// gets a duplicate of its fd: one long-lived mount saves two syscalls per
+// container (or a copy of the binary per container, for the fallback).
 func openInitBinary(path string) (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err == nil {
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
-		if err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err == nil {
-			return os.NewFile(uintptr(fd), "berth-init"), nil
+	initBinaries.mu.Lock()
+	defer initBinaries.mu.Unlock()
+	f, ok := initBinaries.files[path]
+	if !ok {
+		var err error
+		if f, err = detachedReadOnly(path); err != nil {
+			if f, err = sealedCopy(path); err != nil {
+				return nil, err
+			}
 		}
-		unix.Close(fd)
+		initBinaries.files[path] = f
 	}
-	return sealedCopy(path)
+	dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate the init binary's fd: %w", err)
+	}
+	return os.NewFile(uintptr(dup), "berth-init"), nil
+}
+
+// initBinaries are the init binaries this process made safe to exec, by
+// path; they live (and stay open) as long as the process.
+var initBinaries = struct {
+	mu    sync.Mutex // guards files
+	files map[string]*os.File
+}{files: map[string]*os.File{}}
+
+// detachedReadOnly makes a detached, read-only, nosuid, nodev bind mount of
+// the file at path and returns an O_PATH file of it.
+func detachedReadOnly(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "berth-init"), nil
 }
 
 func sealedCopy(path string) (*os.File, error) {

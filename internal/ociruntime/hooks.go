@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"time"
@@ -14,10 +15,22 @@ import (
 // runHooks runs hooks in order with the container state on stdin; the
 // first failure stops them. A hook's timeout (seconds) kills it.
 func runHooks(ctx context.Context, point string, hooks []specs.Hook, state specs.State) error {
+	return runHooksMode(ctx, point, hooks, state, false)
+}
+
+// runHooksAll runs every hook even when some fail and returns their
+// errors joined: poststart and poststop, whose failures the spec wants
+// logged as warnings while "the remaining hooks and lifecycle continue".
+func runHooksAll(ctx context.Context, point string, hooks []specs.Hook, state specs.State) error {
+	return runHooksMode(ctx, point, hooks, state, true)
+}
+
+func runHooksMode(ctx context.Context, point string, hooks []specs.Hook, state specs.State, all bool) error {
 	in, err := json.Marshal(state)
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for i, h := range hooks {
 		hctx := ctx
 		if h.Timeout != nil && *h.Timeout > 0 {
@@ -37,8 +50,12 @@ func runHooks(ctx context.Context, point string, hooks []specs.Hook, state specs
 			if hctx.Err() != nil {
 				err = fmt.Errorf("timed out after %ds", *h.Timeout)
 			}
-			return fmt.Errorf("hooks.%s[%d] (%s): %w: %s", point, i, h.Path, err, bytes.TrimSpace(out.Bytes()))
+			err = fmt.Errorf("hooks.%s[%d] (%s): %w: %s", point, i, h.Path, err, bytes.TrimSpace(out.Bytes()))
+			if !all {
+				return err
+			}
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

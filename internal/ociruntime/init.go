@@ -17,21 +17,36 @@ import (
 	"github.com/berth/berth/internal/errdefs"
 )
 
-// loadSeccomp installs the spec's seccomp filter on the calling thread. It
-// is the seam to internal/seccomp (helper A2).
-var loadSeccomp = func(cfg *specs.LinuxSeccomp) error {
-	return errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth yet"))
+// seccompProgram is a seccomp filter compiled by the parent (Create), ready
+// for the init to load with one seccomp(2) call: libseccomp's ~10 ms
+// compile of Docker's profile stays out of every start, and the init does
+// no allocation-heavy work after the spec's rlimits (RLIMIT_AS) are set.
+type seccompProgram struct {
+	Filter []byte `json:"filter"` // struct sock_filter array, host byte order
+	Flags  uint   `json:"flags,omitempty"`
 }
 
-type initFDs struct{ sync, fifo, console, preserved int }
+// compileSeccomp and loadSeccomp are the seams to internal/seccomp, which
+// links libseccomp (cgo; seccomp_cgo.go sets them). compileSeccomp caches
+// in memory, and on disk under cacheDir when it is not empty.
+var (
+	compileSeccomp = func(cfg *specs.LinuxSeccomp, cacheDir string) (*seccompProgram, error) {
+		return nil, errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth (built without cgo)"))
+	}
+	loadSeccomp = func(p *seccompProgram) error {
+		return errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth (built without cgo)"))
+	}
+)
+
+type initFDs struct{ sync, fifo, console, preserved, exe int }
 
 func parseInitFDs(s string) (initFDs, error) {
-	var f initFDs
+	f := initFDs{exe: -1}
 	parts := strings.Split(s, ",")
-	if len(parts) != 4 {
-		return f, fmt.Errorf("%s=%q: want 4 numbers", initFDsEnv, s)
+	if len(parts) != 4 && len(parts) != 5 {
+		return f, fmt.Errorf("%s=%q: want 4 or 5 numbers", initFDsEnv, s)
 	}
-	var n [4]int
+	n := []int{-1, -1, -1, -1, -1}
 	for i, p := range parts {
 		v, err := strconv.Atoi(p)
 		if err != nil {
@@ -39,7 +54,7 @@ func parseInitFDs(s string) (initFDs, error) {
 		}
 		n[i] = v
 	}
-	return initFDs{n[0], n[1], n[2], n[3]}, nil
+	return initFDs{n[0], n[1], n[2], n[3], n[4]}, nil
 }
 
 // InitMain is `berth init`, the container's init. It must run before
@@ -47,10 +62,14 @@ func parseInitFDs(s string) (initFDs, error) {
 // returns: it execs the container's process or exits.
 func InitMain() {
 	runtime.LockOSThread() // setns, creds and caps below are per thread
+	tmark("init: main")
 	fds, err := parseInitFDs(os.Getenv(initFDsEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth init: not started by the runtime:", err)
 		os.Exit(2)
+	}
+	if fds.exe > 2 {
+		unix.Close(fds.exe) // the init binary's mount: nothing to keep of it
 	}
 	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
 	path, argv, env, fifo, err := initContainer(conn, fds)
@@ -58,9 +77,10 @@ func InitMain() {
 		conn.send(errorMsg(err))
 		os.Exit(1)
 	}
-	// Wait at the start barrier: one byte from `start` through exec.fifo.
+	// Wait at the start barrier: one byte from `start` through exec.fifo
+	// (an exec'd process has none: it runs at once).
 	var b [1]byte
-	for {
+	for fifo >= 0 {
 		n, err := unix.Read(fifo, b[:])
 		if err == unix.EINTR {
 			continue
@@ -80,9 +100,14 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: config received")
 	cfg := m.Init
 	if cfg == nil || cfg.Spec == nil || cfg.Spec.Process == nil {
 		return "", nil, nil, -1, errors.New("sync: config without a spec")
+	}
+	if cfg.Exec != nil {
+		path, env, err := initExec(conn, cfg, fds)
+		return path, cfg.Spec.Process.Args, env, -1, err
 	}
 	s, p := cfg.Spec, cfg.Spec.Process
 	unix.Umask(0)
@@ -110,6 +135,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := prepareRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: rootfs prepared")
 	//lint:ignore SA1019 prestart is deprecated but still part of the spec
 	if s.Hooks != nil && len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime) > 0 {
 		if err := conn.send(syncMsg{Type: msgHooks}); err != nil {
@@ -127,6 +153,7 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	if err := enterRootfs(cfg); err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: rootfs entered")
 	if s.Hostname != "" {
 		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 			return "", nil, nil, -1, fmt.Errorf("hostname: %w", err)
@@ -151,40 +178,57 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 			return "", nil, nil, -1, fmt.Errorf("root.readonly: %w", err)
 		}
 	}
-	if p.Terminal {
-		if err := setupConsole(fds.console, p); err != nil {
-			return "", nil, nil, -1, fmt.Errorf("process.terminal: %w", err)
-		}
-	}
-	env = processEnv(p)
-	if err := enterCwd(p.Cwd, p.User); err != nil {
-		return "", nil, nil, -1, err
-	}
-	path, err = lookPath(p.Args[0], env)
+	path, env, err = finishProcess(cfg, fds, lastCap)
 	if err != nil {
 		return "", nil, nil, -1, err
 	}
+	tmark("init: ready")
+	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
+		return "", nil, nil, -1, err
+	}
+	return path, p.Args, env, fds.fifo, nil
+}
+
+// finishProcess is the last part of the setup, shared by a container's init
+// and an exec'd process: console, env, cwd, rlimits, closing every fd the
+// process must not inherit, seccomp, user and capabilities, umask,
+// no_new_privs. It returns the binary to exec and its environment.
+func finishProcess(cfg *initConfig, fds initFDs, lastCap int) (string, []string, error) {
+	p := cfg.Spec.Process
+	if p.Terminal {
+		if err := setupConsole(fds.console, p); err != nil {
+			return "", nil, fmt.Errorf("process.terminal: %w", err)
+		}
+	}
+	env := processEnv(p)
+	if err := enterCwd(p.Cwd, p.User); err != nil {
+		return "", nil, err
+	}
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return "", nil, err
+	}
 	for i, rl := range p.Rlimits {
 		if err := setRlimit(i, rl); err != nil {
-			return "", nil, nil, -1, err
+			return "", nil, err
 		}
 	}
 	// Nothing of the runtime's may reach the container: every fd above the
 	// preserved ones closes at exec (CVE-2024-21626).
 	if err := unix.CloseRange(uint(3+fds.preserved), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return "", nil, nil, -1, fmt.Errorf("close_range: %w", err)
+		return "", nil, fmt.Errorf("close_range: %w", err)
 	}
 	// Without no_new_privs the kernel lets only CAP_SYS_ADMIN load a
 	// filter: load it now, while the init still has it (the filter must then
 	// allow the setuid/capset calls that follow, as Docker's does). With
 	// no_new_privs it is the last step, below, as runc does.
-	if s.Linux.Seccomp != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(s.Linux.Seccomp); err != nil {
-			return "", nil, nil, -1, err
+	if cfg.Seccomp != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(cfg.Seccomp); err != nil {
+			return "", nil, err
 		}
 	}
 	if err := applyUser(p, lastCap); err != nil {
-		return "", nil, nil, -1, err
+		return "", nil, err
 	}
 	unix.Umask(0o022)
 	if p.User.Umask != nil {
@@ -192,18 +236,15 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return "", nil, nil, -1, fmt.Errorf("process.noNewPrivileges: %w", err)
+			return "", nil, fmt.Errorf("process.noNewPrivileges: %w", err)
 		}
 	}
-	if s.Linux.Seccomp != nil && p.NoNewPrivileges {
-		if err := loadSeccomp(s.Linux.Seccomp); err != nil {
-			return "", nil, nil, -1, err
+	if cfg.Seccomp != nil && p.NoNewPrivileges {
+		if err := loadSeccomp(cfg.Seccomp); err != nil {
+			return "", nil, err
 		}
 	}
-	if err := conn.send(syncMsg{Type: msgReady}); err != nil {
-		return "", nil, nil, -1, err
-	}
-	return path, p.Args, env, fds.fifo, nil
+	return path, env, nil
 }
 
 func lastCapability() int {

@@ -2,10 +2,12 @@ package ociruntime
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
 )
 
 // Everything here runs in the init, in the container's new mount namespace,
@@ -94,18 +97,28 @@ type rootfsSetup struct {
 // performs the spec's mounts, devices, masked and readonly paths.
 func prepareRootfs(cfg *initConfig) error {
 	s := cfg.Spec
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" {
-		prop = propagationNames[p]
-	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("linux.rootfsPropagation: make / %s: %w", s.Linux.RootfsPropagation, err)
-	}
-	if err := makeParentPrivate(cfg.Rootfs); err != nil {
-		return err
-	}
-	if err := unix.Mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("root.path: bind %s on itself: %w", cfg.Rootfs, err)
+	if cfg.HostMountNS {
+		// The host's mount tree: never change its propagation.
+		if s.Linux.RootfsPropagation != "" {
+			return errdefs.Invalidf("linux.rootfsPropagation: %q needs a mount namespace in linux.namespaces", s.Linux.RootfsPropagation)
+		}
+		if s.Root.Readonly {
+			return errdefs.Invalidf("root.readonly: needs a mount namespace in linux.namespaces (berth does not remount the host's tree)")
+		}
+	} else {
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p := s.Linux.RootfsPropagation; p != "" {
+			prop = propagationNames[p]
+		}
+		if err := unix.Mount("", "/", "", prop, ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation: make / %s: %w", s.Linux.RootfsPropagation, err)
+		}
+		if err := makeParentPrivate(cfg.Rootfs); err != nil {
+			return err
+		}
+		if err := unix.Mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("root.path: bind %s on itself: %w", cfg.Rootfs, err)
+		}
 	}
 	root, err := os.OpenFile(cfg.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -301,10 +314,48 @@ func (rs *rootfsSetup) mountCgroup(target *os.File, dest, typ string, flags uint
 		return err
 	}
 	defer dir.Close()
+	// Without a cgroup namespace a fresh mount would show the host's whole
+	// tree: bind the init's own cgroup of each hierarchy instead, as runc.
+	var own []ownCgroup
+	if !rs.cfg.NewCgroup {
+		if own, err = readOwnCgroups(); err != nil {
+			return err
+		}
+	}
 	for _, h := range hier {
 		sub, err := openTarget(dir, h.name, true)
 		if err != nil {
 			return err
+		}
+		p, ok := h.ownPath(own)
+		if ok && h.v2 && p == "/" {
+			// The hybrid layout's cgroup2 twin, which berth does not join:
+			// the host's root is all a mount would show.
+			sub.Close()
+			continue
+		}
+		if ok {
+			src := filepath.Join("/sys/fs/cgroup", h.name, filepath.Clean("/"+p))
+			err = unix.Mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "")
+			sub.Close()
+			if err != nil {
+				return fmt.Errorf("bind cgroup %s: %w", src, err)
+			}
+			// Reopen: the old fd is the directory under the new mount.
+			if sub, err = openTarget(dir, h.name, true); err != nil {
+				return err
+			}
+			err = unix.Mount("", procFD(sub), "", unix.MS_REMOUNT|unix.MS_BIND|flags, "")
+			sub.Close()
+			if err != nil {
+				return fmt.Errorf("remount cgroup %s: %w", src, err)
+			}
+			for _, c := range strings.Split(h.name, ",") {
+				if c != h.name {
+					unix.Symlinkat(h.name, int(dir.Fd()), c)
+				}
+			}
+			continue
 		}
 		fstype, data := "cgroup", h.opts
 		if h.v2 {
@@ -330,6 +381,58 @@ func (rs *rootfsSetup) mountCgroup(target *os.File, dest, typ string, flags uint
 type cgroupHier struct {
 	name, opts string
 	v2         bool
+}
+
+// ownCgroup is one line of /proc/self/cgroup.
+type ownCgroup struct {
+	controllers []string // empty for cgroup2
+	path        string
+}
+
+func readOwnCgroups() ([]ownCgroup, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	return parseOwnCgroups(string(b)), nil
+}
+
+func parseOwnCgroups(text string) []ownCgroup {
+	var out []ownCgroup
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var ctrls []string
+		if f[1] != "" {
+			ctrls = strings.Split(f[1], ",")
+		}
+		out = append(out, ownCgroup{controllers: ctrls, path: f[2]})
+	}
+	return out
+}
+
+// ownPath finds the hierarchy's line in own: the cgroup2 one ("0::") for
+// a v2 hierarchy, else the one whose controllers are all in its options.
+func (h cgroupHier) ownPath(own []ownCgroup) (string, bool) {
+	opts := strings.Split(h.opts, ",")
+	for _, o := range own {
+		if h.v2 != (len(o.controllers) == 0) {
+			continue
+		}
+		match := true
+		for _, c := range o.controllers {
+			if indexOf(opts, c) < 0 {
+				match = false
+				break
+			}
+		}
+		if match {
+			return o.path, true
+		}
+	}
+	return "", false
 }
 
 func hostCgroupV1Hierarchies() ([]cgroupHier, error) {
@@ -508,6 +611,13 @@ func enterRootfs(cfg *initConfig) error {
 	if err := unix.Chdir(cfg.Rootfs); err != nil {
 		return fmt.Errorf("root.path: %w", err)
 	}
+	if cfg.HostMountNS {
+		// pivot_root or MS_MOVE would change the host's root: chroot only.
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+		return unix.Chdir("/")
+	}
 	if cfg.NoPivot {
 		if err := unix.Mount(cfg.Rootfs, "/", "", unix.MS_MOVE, ""); err != nil {
 			return fmt.Errorf("move the rootfs to /: %w", err)
@@ -549,4 +659,47 @@ func isInitramfs() bool {
 		}
 	}
 	return false
+}
+
+// sharesHostMountNS says whether a container has no mount namespace of
+// its own (new or joined): its mounts are in the host's tree.
+func sharesHostMountNS(s *specs.Spec) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.MountNamespace {
+			return false
+		}
+	}
+	return true
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first: what
+// a container that shared the host's mount namespace left (proc, sys,
+// dev, masked paths). It is best effort; failures are logged.
+func unmountUnder(ctx context.Context, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	prefix := strings.TrimSuffix(filepath.Clean(dir), "/") + "/"
+	var mps []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeOctal(f[4])
+		if strings.HasPrefix(mp, prefix) {
+			mps = append(mps, mp)
+		}
+	}
+	// Deeper paths sort after their parents: undo in reverse.
+	sort.Strings(mps)
+	for i := len(mps) - 1; i >= 0; i-- {
+		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			log.From(ctx).Warn("unmount a mount the container left in the host's mount namespace", "path", mps[i], "err", err)
+		}
+	}
 }

@@ -36,6 +36,10 @@ type Runtime struct {
 	// InitMain. Tests set it to their own test binary.
 	InitPath string
 	InitArgs []string
+	// SeccompCache is a directory where compiled seccomp filters are kept
+	// across processes (`berth runtime` is a fresh process per container).
+	// Empty: filters are cached in this process's memory only.
+	SeccompCache string
 }
 
 func (r *Runtime) root() string {
@@ -117,6 +121,15 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return nil, err
 	}
 	tmark("validated")
+	// Compile the seccomp filter here, not in the init: it is cached (in
+	// memory or under SeccompCache), and the init only loads it.
+	var filter *seccompProgram
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if filter, err = compileSeccomp(s.Linux.Seccomp, r.SeccompCache); err != nil {
+			return nil, err
+		}
+	}
+	tmark("seccomp compiled")
 	rootfs := s.Root.Path
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
@@ -214,10 +227,18 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return 2 + len(extra)
 	}
 	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), fdOf(fifo), fdOf(console), len(o.ExtraFiles))
+	// The init binary is exec'd through its number in the child: passed
+	// among the child's files, Go places it there. Its number in this
+	// process could be taken over by Go's own dup3s in the child before the
+	// exec (the slot just above the highest passed fd), which under many
+	// concurrent creates made the exec hit a pipe (EACCES). The init closes
+	// it first thing.
+	exeFD := fdOf(exe)
+	fds += "," + strconv.Itoa(exeFD)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       args,
-		Env:        []string{initFDsEnv + "=" + fds},
+		Env:        initEnv(fds),
 		Dir:        bundle,
 		Stdin:      o.Stdin,
 		Stdout:     o.Stdout,
@@ -231,8 +252,40 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			GidMappingsEnableSetgroups: true,
 		},
 	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		// Become the namespace's root once the id maps are written (as
+		// runc's nsexec does): the host's root is not mapped in it, and
+		// an unmapped euid would lose every capability at exec.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
 	tmark("prepared")
-	if err := startJoined(cmd, plan.joins); err != nil {
+	// The cgroup exists before the init: on v1 the thread that forks the
+	// init joins it first (JoinThread), so the init is born inside and
+	// never migrated (a process migration waits for an RCU grace period,
+	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
+	// after the fork, as runc does. The limits are set after the fork,
+	// while the init starts up: it waits for its config, sent after them,
+	// before it does anything (runc too sets them with the init inside).
+	cgPath := cgroupPath(s, id)
+	cg, err := newCgroupManager(cgPath)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { cg.Destroy() })
+	if err := cg.Apply(0); err != nil {
+		return nil, err
+	}
+	tmark("cgroup")
+	bornInCgroup := false
+	joinCgroup := func() (func() error, error) {
+		leave, err := cg.JoinThread()
+		if errors.Is(err, errdefs.ErrNotImplemented) {
+			return func() error { return nil }, nil
+		}
+		bornInCgroup = err == nil
+		return leave, err
+	}
+	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
 		return nil, fmt.Errorf("start the container init: %w", err)
 	}
 	proc := &Process{cmd: cmd}
@@ -240,29 +293,23 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	childSock.Close()
 	pid := cmd.Process.Pid
 	startTime, _, _ := procStartTime(pid)
-
 	tmark("init started")
-	cgPath := cgroupPath(s, id)
-	cg, err := newCgroupManager(cgPath)
-	if err != nil {
-		return nil, err
-	}
-	undo = append(undo, func() { cg.Destroy() })
-	if err := cg.Apply(pid); err != nil {
-		return nil, err
+	if !bornInCgroup {
+		if err := cg.Apply(pid); err != nil {
+			return nil, err
+		}
 	}
 	if s.Linux != nil && s.Linux.Resources != nil {
 		if err := cg.Set(s.Linux.Resources); err != nil {
 			return nil, fmt.Errorf("linux.resources: %w", err)
 		}
 	}
-
-	tmark("cgroup")
+	tmark("cgroup limits")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)
 	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
 		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
-		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, State: state}
+		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, HostMountNS: plan.hostMountNS, State: state, Seccomp: filter}
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the init: %w", err)
 	}
@@ -328,7 +375,9 @@ func idMaps(l *specs.Linux, uid bool) []syscall.SysProcIDMap {
 type nsPlan struct {
 	cloneFlags uintptr
 	newCgroup  bool // unshared by the init once it is in its cgroup
-	joins      []nsJoin
+	// hostMountNS: linux.namespaces has no mount namespace at all.
+	hostMountNS bool
+	joins       []nsJoin
 }
 
 type nsJoin struct {
@@ -365,51 +414,75 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 		}
 		p.cloneFlags |= nsFlags[t]
 	}
-	if !hasMount {
-		return p, errdefs.Invalidf("linux.namespaces: a mount namespace is required")
-	}
+	// Without a mount namespace (new or joined) the container shares the
+	// host's: its mounts land under the rootfs in the host's tree, it is
+	// chroot'ed rather than pivot_root'ed, and Delete unmounts what it left.
+	p.hostMountNS = !hasMount
 	// The mount namespace must be joined last: it changes how later paths resolve.
 	sort.SliceStable(p.joins, func(i, j int) bool { return p.joins[j].typ == "mount" && p.joins[i].typ != "mount" })
 	return p, nil
 }
 
 // startJoined starts cmd from an OS thread that has joined the namespaces
-// in joins first, so the child is born in them. That thread is never given
-// back to the Go scheduler: it ends with its goroutine.
-func startJoined(cmd *exec.Cmd, joins []nsJoin) error {
-	if len(joins) == 0 {
-		return cmd.Start()
-	}
+// in joins and run prepare (which joins the container's cgroup) first, so
+// the child is born in them. That thread is never given back to the Go
+// scheduler: it ends with its goroutine.
+//
+// The thread leaves the cgroup again (prepare's leave) before it ends: it
+// may be the main thread, which Go cannot end and parks instead, and a
+// parked thread left in the container's cgroup would keep it from being
+// removed.
+func startJoined(cmd *exec.Cmd, joins []nsJoin, prepare func() (leave func() error, err error)) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread's namespaces are changed
-		for _, j := range joins {
-			if j.typ == "mount" {
-				if err := unix.Unshare(unix.CLONE_FS); err != nil {
-					errc <- fmt.Errorf("%s: unshare fs: %w", j.field, err)
-					return
-				}
-			}
-			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				errc <- errdefs.Invalidf("%s.path: %v", j.field, err)
-				return
-			}
-			err = unix.Setns(fd, int(nsFlags[j.typ]))
-			unix.Close(fd)
-			if err != nil {
-				errc <- errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
-				return
-			}
+		runtime.LockOSThread() // never unlocked: the thread's namespaces and cgroups are changed
+		leave, err := prepare()
+		if err != nil {
+			errc <- fmt.Errorf("join the container's cgroup: %w", err)
+			return
 		}
-		errc <- cmd.Start()
+		err = joinAndStart(cmd, joins)
+		if lerr := leave(); err == nil && lerr != nil {
+			// The child started; only this thread is misplaced.
+			err = nil
+		}
+		errc <- err
 	}()
 	return <-errc
 }
 
+// joinAndStart joins the namespaces (on the calling, locked thread) and
+// starts cmd from it.
+func joinAndStart(cmd *exec.Cmd, joins []nsJoin) error {
+	for _, j := range joins {
+		if j.typ == "mount" {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("%s: unshare fs: %w", j.field, err)
+			}
+		}
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errdefs.Invalidf("%s.path: %v", j.field, err)
+		}
+		err = unix.Setns(fd, int(nsFlags[j.typ]))
+		unix.Close(fd)
+		if err != nil {
+			return errdefs.Invalidf("%s.path: join %s namespace %s: %v", j.field, j.typ, j.path, err)
+		}
+	}
+	return cmd.Start()
+}
+
 // Start lifts the start barrier of a created container: its init execs the
-// user's process.
+// user's process. Start returns once it has (so `state` says running only
+// of the user's process), after the poststart hooks.
 func (r *Runtime) Start(ctx context.Context, id string) error {
+	return r.start(ctx, id, true)
+}
+
+// start is Start; waitForExec false skips waiting for the exec unless
+// poststart hooks need it (Run waits for the process anyway).
+func (r *Runtime) start(ctx context.Context, id string, waitForExec bool) error {
 	dir := r.dir(id)
 	rec, err := r.load(id)
 	if err != nil {
@@ -422,6 +495,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	defer unlock()
 	if rec.Status != StatusCreated {
 		return errdefs.Conflictf("container %q is %s, not created: cannot start it", id, rec.Status)
+	}
+	hasPoststart := rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0
+	waitForExec = waitForExec || hasPoststart
+	var initExe unix.Stat_t
+	if waitForExec {
+		unix.Stat("/proc/"+strconv.Itoa(rec.Pid)+"/exe", &initExe)
 	}
 	fifoPath := filepath.Join(dir, fifoName)
 	f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -439,9 +518,13 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
-	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0 {
+	if waitForExec {
+		// Poststart hooks run after the user's process is executed.
+		waitExec(ctx, rec, initExe)
+	}
+	if hasPoststart {
 		rec.Status = StatusRunning
-		if err := runHooks(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
+		if err := runHooksAll(ctx, "poststart", rec.Config.Hooks.Poststart, rec.State); err != nil {
 			log.From(ctx).Warn("poststart hook failed", "id", id, "err", err)
 		}
 	}
@@ -545,11 +628,17 @@ func signalInit(rec *record, sig syscall.Signal) error {
 	return nil
 }
 
-// Delete removes a stopped (or created) container; force kills a running
+// Delete removes a stopped container; force kills a created or running
 // one first.
 func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	rec, err := r.load(id)
 	if err != nil {
+		if force && errors.Is(err, errdefs.ErrNotFound) && ValidateID(id) == nil {
+			// As runc: --force on a container that does not exist (or whose
+			// create died before state.json) succeeds, removing any leftover
+			// directory; containerd-shim's cleanup relies on it.
+			return os.RemoveAll(r.dir(id))
+		}
 		return err
 	}
 	dir := r.dir(id)
@@ -566,6 +655,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		}
 		fallthrough
 	case StatusCreated:
+		if !force && rec.Status == StatusCreated {
+			// The spec: deleting a container that is not stopped is an
+			// error with no effect (runc kills a created one instead).
+			return errdefs.Conflictf("container %q is created, not stopped: start it, or delete it with --force", id)
+		}
 		if cgErr == nil {
 			if pids, err := cg.Pids(); err == nil {
 				for _, p := range pids {
@@ -593,14 +687,32 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			log.From(ctx).Warn("cgroup not removed", "id", id, "err", err)
 		}
 	}
+	if rec.Config != nil && sharesHostMountNS(rec.Config) {
+		unmountUnder(ctx, rec.Rootfs)
+	}
 	if rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststop) > 0 {
 		st := rec.State
 		st.Status = StatusStopped
-		if err := runHooks(ctx, "poststop", rec.Config.Hooks.Poststop, st); err != nil {
+		if err := runHooksAll(ctx, "poststop", rec.Config.Hooks.Poststop, st); err != nil {
 			log.From(ctx).Warn("poststop hook failed", "id", id, "err", err)
 		}
 	}
 	return os.RemoveAll(dir)
+}
+
+// waitExec waits (up to 2 s) until the init, released from the start
+// barrier, has exec'd the user's process: its /proc/<pid>/exe is no longer
+// initExe, or it is gone.
+func waitExec(ctx context.Context, rec *record, initExe unix.Stat_t) {
+	exe := "/proc/" + strconv.Itoa(rec.Pid) + "/exe"
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var st unix.Stat_t
+		if unix.Stat(exe, &st) != nil || st.Dev != initExe.Dev || st.Ino != initExe.Ino || !alive(rec.Pid, rec.StartTime) {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 func waitGone(ctx context.Context, rec *record) error {
@@ -684,7 +796,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 	if err != nil {
 		return -1, err
 	}
-	if err := r.Start(ctx, id); err != nil {
+	if err := r.start(ctx, id, false); err != nil {
 		r.Delete(context.WithoutCancel(ctx), id, true)
 		p.Wait()
 		return -1, err
@@ -716,6 +828,15 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 }
 
 var traceStart = time.Now()
+
+// initEnv is the init's environment: its fds, and the timing switch.
+func initEnv(fds string) []string {
+	env := []string{initFDsEnv + "=" + fds}
+	if v := os.Getenv("BERTH_RUNTIME_TIMING"); v != "" {
+		env = append(env, "BERTH_RUNTIME_TIMING="+v)
+	}
+	return env
+}
 
 // tmark prints the time since process start at a phase when
 // BERTH_RUNTIME_TIMING is set (for benchmarking the runtime).

@@ -67,12 +67,22 @@ type initConfig struct {
 	NewCgroup  bool        `json:"newCgroupNS,omitempty"`
 	NewMountNS bool        `json:"newMountNS,omitempty"`
 	NewPidNS   bool        `json:"newPidNS,omitempty"`
-	State      specs.State `json:"state"` // for createContainer/startContainer hooks
+	// HostMountNS: no mount namespace in the spec, the init works in the
+	// host's mount namespace (runc allows it): no propagation change, no
+	// rootfs self-bind, chroot instead of pivot_root.
+	HostMountNS bool        `json:"hostMountNS,omitempty"`
+	State       specs.State `json:"state"` // for createContainer/startContainer hooks
+	// Seccomp is linux.seccomp compiled by the parent (nil: no filter).
+	Seccomp *seccompProgram `json:"seccomp,omitempty"`
+	// Exec is set when the init runs a process in an existing container
+	// (Runtime.Exec) instead of setting one up.
+	Exec *execConfig `json:"exec,omitempty"`
 }
 
 // The init's file descriptors are named in this environment variable as
-// "sync,fifo,console,logpipe" numbers (-1 for none), since preserved fds
-// take 3 and up.
+// "sync,fifo,console,preserved[,exe]" numbers (-1 for none), since preserved
+// fds take 3 and up: exe is the init binary it was exec'd from, which it
+// closes first.
 const initFDsEnv = "_BERTH_INIT_FDS"
 
 type syncConn struct {

@@ -128,6 +128,7 @@ func Validate(s *specs.Spec) error {
 		}
 	}
 	newNS := map[string]bool{}
+	ownNS := map[string]bool{} // new or joined by path, not the host's
 	if l := s.Linux; l == nil {
 		bad("linux", "must be set")
 	} else {
@@ -142,12 +143,20 @@ func Validate(s *specs.Spec) error {
 				bad(f+".type", "namespace %q given twice", ns.Type)
 			}
 			seen[ns.Type] = true
+			ownNS[string(ns.Type)] = true
 			if ns.Path == "" {
 				newNS[string(ns.Type)] = true
 			} else if !filepath.IsAbs(ns.Path) {
 				bad(f+".path", "must be absolute, got %q", ns.Path)
-			} else if _, err := os.Stat(ns.Path); err != nil {
+			} else if st, err := os.Stat(ns.Path); err != nil {
 				bad(f+".path", "%v", errors.Unwrap(err))
+			} else if ns.Type == specs.NetworkNamespace {
+				// A network namespace joined by path (the network service
+				// made it) is the container's own unless it is the host's,
+				// as runc decides: then its net.* sysctls are allowed.
+				if own, err := os.Stat("/proc/self/ns/net"); err == nil && !os.SameFile(st, own) {
+					newNS["network"] = true
+				}
 			}
 		}
 		if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !seen[specs.UserNamespace] {
@@ -176,11 +185,12 @@ func Validate(s *specs.Spec) error {
 			bad("linux.rootfsPropagation", "unknown propagation %q", l.RootfsPropagation)
 		}
 	}
-	if s.Hostname != "" && !newNS["uts"] {
-		bad("hostname", "needs a new uts namespace in linux.namespaces")
+	// A uts namespace joined by path is the container's own, as in runc.
+	if s.Hostname != "" && !ownNS["uts"] {
+		bad("hostname", "needs a uts namespace in linux.namespaces (the host's cannot be renamed)")
 	}
-	if s.Domainname != "" && !newNS["uts"] {
-		bad("domainname", "needs a new uts namespace in linux.namespaces")
+	if s.Domainname != "" && !ownNS["uts"] {
+		bad("domainname", "needs a uts namespace in linux.namespaces (the host's cannot be renamed)")
 	}
 	for i, m := range s.Mounts {
 		f := fmt.Sprintf("mounts[%d]", i)

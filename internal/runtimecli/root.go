@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,12 @@ type globals struct {
 	criu          string
 }
 
-func (g *globals) runtime() *ociruntime.Runtime { return &ociruntime.Runtime{Root: g.root} }
+// runtime is the library over --root. Compiled seccomp filters are kept
+// under <root>/@seccomp (a private directory; no container id has an "@"),
+// since each invocation is a fresh process.
+func (g *globals) runtime() *ociruntime.Runtime {
+	return &ociruntime.Runtime{Root: g.root, SeccompCache: filepath.Join(g.root, "@seccomp")}
+}
 
 // NewCommand returns the `runtime` command (named use, e.g. "runtime" or
 // "berth-runc") with every verb.
@@ -59,7 +65,7 @@ func NewCommand(use string) *cobra.Command {
 	f.StringVar(&g.criu, "criu", "criu", "ignored; accepted for compatibility")
 	f.MarkHidden("criu")
 	cmd.AddCommand(newCreate(g), newStart(g), newState(g), newKill(g), newDelete(g), newRun(g),
-		newList(g), newPs(g), newFeatures(g), newSpec(g), newPause(g), newResume(g))
+		newList(g), newPs(g), newFeatures(g), newSpec(g), newPause(g), newResume(g), newExec(g))
 	return cmd
 }
 

@@ -1,7 +1,11 @@
 package spec
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -100,7 +104,7 @@ func normalizeCaps(field string, in []string) ([]string, error) {
 // defaults and --cap-add/--cap-drop, as Docker does: adding ALL keeps
 // everything but the drops; dropping ALL keeps only the adds; otherwise the
 // defaults minus the drops plus the adds.
-func capabilities(privileged bool, capAdd, capDrop []string) (*specs.LinuxCapabilities, error) {
+func capabilities(privileged bool, capAdd, capDrop, hostCaps []string) (*specs.LinuxCapabilities, error) {
 	add, err := normalizeCaps("CapAdd", capAdd)
 	if err != nil {
 		return nil, err
@@ -109,12 +113,21 @@ func capabilities(privileged bool, capAdd, capDrop []string) (*specs.LinuxCapabi
 	if err != nil {
 		return nil, err
 	}
+	all := allCaps
+	if hostCaps != nil {
+		all = nil
+		for _, c := range allCaps {
+			if slices.Contains(hostCaps, c) {
+				all = append(all, c)
+			}
+		}
+	}
 	var caps []string
 	switch {
 	case privileged:
-		caps = slices.Clone(allCaps)
+		caps = slices.Clone(all)
 	case slices.Contains(add, allCapsKeyword):
-		for _, c := range allCaps {
+		for _, c := range all {
 			if !slices.Contains(drop, c) {
 				caps = append(caps, c)
 			}
@@ -143,4 +156,31 @@ func capabilities(privileged bool, capAdd, capDrop []string) (*specs.LinuxCapabi
 		Effective: slices.Clone(caps),
 		Permitted: slices.Clone(caps),
 	}, nil
+}
+
+// HostCapabilities reads the capabilities in this process's bounding set
+// (CapBnd in /proc/self/status), by name: what a container can be given.
+func HostCapabilities() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		hex, ok := strings.CutPrefix(line, "CapBnd:")
+		if !ok {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("CapBnd %q: %w", hex, err)
+		}
+		var out []string
+		for i, c := range allCaps {
+			if mask&(1<<uint(i)) != 0 {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}
+	return nil, errors.New("no CapBnd in /proc/self/status")
 }

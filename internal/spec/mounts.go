@@ -33,6 +33,7 @@ func defaultMaskedPaths() []string {
 	return []string{
 		"/proc/asound",
 		"/proc/acpi",
+		"/proc/interrupts",
 		"/proc/kcore",
 		"/proc/keys",
 		"/proc/latency_stats",
@@ -93,7 +94,7 @@ func mounts(in Input, host *container.HostConfig) ([]specs.Mount, error) {
 		user = append(user, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
 	}
 
-	if host.Init != nil && *host.Init && in.InitPath != "" {
+	if useInit(host) && in.InitPath != "" {
 		user = append(user, specs.Mount{Destination: InitDestination, Type: "bind", Source: in.InitPath, Options: []string{"bind", "ro"}})
 	}
 

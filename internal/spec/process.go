@@ -17,7 +17,7 @@ import (
 // rlimits and the small flags.
 func process(p *specs.Process, in Input, cfg *container.Config, host *container.HostConfig, hostname string, sec securityOpts) error {
 	p.Args = append([]string{in.Path}, in.Args...)
-	if host.Init != nil && *host.Init {
+	if useInit(host) {
 		if in.InitPath == "" {
 			return errdefs.Invalidf("invalid Init: no init binary is configured")
 		}
@@ -45,6 +45,7 @@ func process(p *specs.Process, in Input, cfg *container.Config, host *container.
 		return err
 	}
 	p.User = u
+	p.User.Umask = host.Umask
 
 	env, err := environment(in.Image.Env, cfg.Env, hostname, cfg.Tty, home)
 	if err != nil {
@@ -52,7 +53,7 @@ func process(p *specs.Process, in Input, cfg *container.Config, host *container.
 	}
 	p.Env = env
 
-	caps, err := capabilities(host.Privileged, host.CapAdd, host.CapDrop)
+	caps, err := capabilities(host.Privileged, host.CapAdd, host.CapDrop, in.HostCapabilities)
 	if err != nil {
 		return err
 	}
@@ -304,4 +305,11 @@ func rlimitValue(v int64) (uint64, error) {
 		return 0, fmt.Errorf("negative")
 	}
 	return uint64(v), nil
+}
+
+// useInit says whether --init applies: as Docker, only to a container with
+// its own pid namespace (with --pid host or container:<id> another process
+// is pid 1 already).
+func useInit(host *container.HostConfig) bool {
+	return host.Init != nil && *host.Init && host.PidMode == ""
 }

@@ -432,6 +432,34 @@ func sysctls(in map[string]string, netPrivate, ipcPrivate bool) (map[string]stri
 	return out, nil
 }
 
+// netDefaultSysctls are what Docker sets in every container with its own
+// network namespace, unless --sysctl says otherwise: ping without
+// CAP_NET_RAW, and binding ports below 1024 without CAP_NET_BIND_SERVICE
+// (a non-root nginx on port 80).
+var netDefaultSysctls = map[string]string{
+	"net.ipv4.ping_group_range":           "0 2147483647",
+	"net.ipv4.ip_unprivileged_port_start": "0",
+}
+
+// withNetDefaults adds netDefaultSysctls to the checked --sysctl values,
+// which win (in either spelling).
+func withNetDefaults(set map[string]string) map[string]string {
+	out := make(map[string]string, len(set)+len(netDefaultSysctls))
+	for k, v := range netDefaultSysctls {
+		if _, ok := set[k]; ok {
+			continue
+		}
+		if _, ok := set[strings.ReplaceAll(k, ".", "/")]; ok {
+			continue
+		}
+		out[k] = v
+	}
+	for k, v := range set {
+		out[k] = v
+	}
+	return out
+}
+
 // validSysctlName refuses names that, turned into a /proc/sys path, could
 // leave /proc/sys or name something odd: empty components, "." or "..".
 func validSysctlName(k string) bool {

@@ -84,6 +84,12 @@ type Input struct {
 	// LookupDevice resolves --device host paths (nil: --device refused).
 	// HostDevices is the real one.
 	LookupDevice DeviceLookupFunc
+	// HostCapabilities are the capabilities the runtime itself holds (its
+	// bounding set; HostCapabilities() reads them). --privileged and
+	// --cap-add ALL get these rather than every capability Linux knows, as
+	// Docker gives what the host has: asking for more fails at capset.
+	// Nil means every capability.
+	HostCapabilities []string
 }
 
 // Generate makes the OCI runtime spec of a container. Every error it returns
@@ -178,6 +184,9 @@ func Generate(in Input) (*specs.Spec, error) {
 
 	if s.Linux.Sysctl, err = sysctls(host.Sysctls, netPrivate, ipcPrivate); err != nil {
 		return nil, err
+	}
+	if netPrivate && !strings.HasPrefix(string(host.NetworkMode), "container:") {
+		s.Linux.Sysctl = withNetDefaults(s.Linux.Sysctl)
 	}
 	if s.Linux.CgroupsPath, err = cgroupsPath(in, host); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -238,7 +239,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := capabilities(tc.priv, tc.add, tc.drop)
+			c, err := capabilities(tc.priv, tc.add, tc.drop, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -467,4 +468,72 @@ func FuzzGenerate(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPrivilegedGetsWhatTheHostHas: --privileged and --cap-add ALL are
+// bounded by the runtime's own capabilities (this machine's root lacks
+// CAP_SYS_RESOURCE; asking for it would fail at capset).
+func TestPrivilegedGetsWhatTheHostHas(t *testing.T) {
+	host := []string{"CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"}
+	for _, tc := range []struct {
+		name       string
+		privileged bool
+		add        []string
+	}{{"privileged", true, nil}, {"cap-add ALL", false, []string{"ALL"}}} {
+		c, err := capabilities(tc.privileged, tc.add, nil, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(host, c.Bounding); diff != "" {
+			t.Errorf("%s: bounding set (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	caps, err := HostCapabilities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(caps, "CAP_CHOWN") && os.Geteuid() == 0 {
+		t.Errorf("root's bounding set %v lacks CAP_CHOWN", caps)
+	}
+}
+
+// TestDockerDefaultsFromTheReview: behaviours Docker has that a review of
+// moby's oci_linux.go found missing.
+func TestDockerDefaultsFromTheReview(t *testing.T) {
+	yes := true
+	umask := uint32(0o027)
+	gen := func(edit func(*Input)) *specs.Spec {
+		t.Helper()
+		in := baseInput()
+		in.InitPath = "/usr/libexec/berth-init"
+		edit(&in)
+		s, err := Generate(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// Own network namespace: ping and low ports without capabilities; a
+	// --sysctl wins.
+	s := gen(func(in *Input) { in.Host.Sysctls = map[string]string{"net/ipv4/ping_group_range": "1 1"} })
+	if s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "0" || s.Linux.Sysctl["net/ipv4/ping_group_range"] != "1 1" {
+		t.Errorf("sysctls = %v", s.Linux.Sysctl)
+	}
+	if _, dup := s.Linux.Sysctl["net.ipv4.ping_group_range"]; dup {
+		t.Errorf("default kept beside the user's value: %v", s.Linux.Sysctl)
+	}
+	if s := gen(func(in *Input) { in.Host.NetworkMode = "host" }); len(s.Linux.Sysctl) != 0 {
+		t.Errorf("host network got sysctls %v", s.Linux.Sysctl)
+	}
+	// --init only where the container has its own pid namespace.
+	if s := gen(func(in *Input) { in.Host.Init = &yes }); s.Process.Args[0] != InitDestination {
+		t.Errorf("--init: args %v", s.Process.Args)
+	}
+	if s := gen(func(in *Input) { in.Host.Init, in.Host.PidMode = &yes, "host" }); s.Process.Args[0] == InitDestination {
+		t.Errorf("--init with --pid host: args %v", s.Process.Args)
+	}
+	// --umask (API 1.56 HostConfig.Umask).
+	if s := gen(func(in *Input) { in.Host.Umask = &umask }); s.Process.User.Umask == nil || *s.Process.User.Umask != umask {
+		t.Errorf("umask = %v", s.Process.User.Umask)
+	}
 }

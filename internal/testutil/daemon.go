@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func BerthBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", buildPath, "./cmd/berth")
 		cmd.Dir = moduleRoot()
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
@@ -72,9 +73,11 @@ type Daemon struct {
 	Socket   string
 	DataRoot string
 	ExecRoot string
-	Client   *client.Client
-	cmd      *exec.Cmd
-	logs     *bytes.Buffer
+	// HostNetNS is the network namespace that plays the host for it.
+	HostNetNS string
+	Client    *client.Client
+	cmd       *exec.Cmd
+	logs      *bytes.Buffer
 }
 
 // RestartDaemon starts a new daemon on the roots and socket of d, which
@@ -98,7 +101,13 @@ func startDaemon(t testing.TB, dataRoot, execRoot, socket string, extraArgs []st
 	bin := BerthBinary(t)
 	d := &Daemon{DataRoot: dataRoot, ExecRoot: execRoot, Socket: socket, logs: &bytes.Buffer{}}
 	d.Host = "unix://" + d.Socket
-	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host}, extraArgs...)
+	// Every test daemon gets a fresh network namespace as its "host": its
+	// bridges, nftables rules and DNS servers never touch the machine's.
+	d.HostNetNS = filepath.Join(filepath.Dir(dataRoot), "hostns")
+	if err := NewNetNS(d.HostNetNS); err != nil {
+		t.Fatalf("host network namespace for the daemon: %v", err)
+	}
+	args := append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "-H", d.Host, "--host-netns", d.HostNetNS}, extraArgs...)
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -163,9 +172,87 @@ func StopMonitor(execRoot string) {
 		return
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 500 && syscall.Kill(pid, 0) == nil; i++ {
-		time.Sleep(10 * time.Millisecond)
+	if waitGone(pid, 2*time.Second) {
+		return
 	}
+	// It keeps running while containers do (as it must for a real
+	// daemon); a test's containers end with the test: kill them, their
+	// cgroups and then the monitor.
+	for _, child := range childrenOf(pid) {
+		cgroups := cgroupDirsOf(child)
+		syscall.Kill(child, syscall.SIGKILL)
+		waitGone(child, 5*time.Second)
+		for _, dir := range cgroups {
+			os.Remove(dir)
+		}
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(pid, 5*time.Second)
+}
+
+// waitGone polls until pid no longer exists (a zombie counts as gone).
+func waitGone(pid int, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return true
+		}
+	}
+	return false
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// cgroupDirsOf lists the cgroup directories pid is in, on every mounted
+// hierarchy under /sys/fs/cgroup (v1 and v2).
+func cgroupDirsOf(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[2] == "/" {
+			continue
+		}
+		ctrl := parts[1]
+		switch {
+		case ctrl == "":
+			ctrl = "unified"
+			if _, err := os.Stat("/sys/fs/cgroup/unified"); err != nil {
+				ctrl = ""
+			}
+		case strings.HasPrefix(ctrl, "name="):
+			ctrl = strings.TrimPrefix(ctrl, "name=")
+		}
+		for _, c := range strings.Split(ctrl, ",") {
+			dirs = append(dirs, filepath.Join("/sys/fs/cgroup", c, parts[2]))
+		}
+	}
+	return dirs
 }
 
 // Kill ends the daemon with SIGKILL, as a crash would.

@@ -48,6 +48,7 @@ type Service struct {
 	root   string // <data-root>/volumes
 	store  Store
 	events *eventbus.Bus
+	users  func(name string) []string // containers that refer to a volume (SetUsers)
 
 	mu   sync.Mutex         // guards vols and refs
 	vols map[string]*Volume // by name
@@ -128,6 +129,37 @@ func (s *Service) Create(ctx context.Context, name, driver string, opts, labels 
 
 func (s *Service) dataDir(name string) string { return filepath.Join(s.root, name, "_data") }
 
+// Ensure returns the volume called name and its data directory, creating
+// it (local driver, no options) when missing; with no name it creates an
+// anonymous volume. It is what `-v name:/dst` does at container create.
+func (s *Service) Ensure(ctx context.Context, name string, labels map[string]string) (string, string, error) {
+	if name != "" {
+		if v, err := s.Get(name); err == nil {
+			return v.Name, s.dataDir(v.Name), nil
+		}
+	}
+	v, err := s.Create(ctx, name, "", nil, labels)
+	if err != nil {
+		return "", "", err
+	}
+	return v.Name, s.dataDir(v.Name), nil
+}
+
+// Adopt records that container uses the volume without mounting it: the
+// daemon restarted while the container ran, and the volume's filesystem
+// stayed mounted for it.
+func (s *Service) Adopt(name, container string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.vols[name]; !ok {
+		return
+	}
+	if s.refs[name] == nil {
+		s.refs[name] = map[string]bool{}
+	}
+	s.refs[name][container] = true
+}
+
 // Get returns a volume by name.
 func (s *Service) Get(name string) (*Volume, error) {
 	s.mu.Lock()
@@ -201,12 +233,7 @@ func (s *Service) removeLocked(ctx context.Context, name string, force bool) err
 		}
 		return errdefs.NotFoundf("get %s: no such volume", name)
 	}
-	if users := s.refs[name]; len(users) > 0 {
-		ids := make([]string, 0, len(users))
-		for id := range users {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
+	if ids := s.usersLocked(name); len(ids) > 0 {
 		return errdefs.Conflictf("remove %s: volume is in use - [%s]", name, strings.Join(ids, ", "))
 	}
 	if err := os.RemoveAll(filepath.Join(s.root, name)); err != nil {
@@ -237,7 +264,7 @@ func (s *Service) Prune(ctx context.Context, filters map[string][]string) (apivo
 	sort.Strings(names)
 	for _, n := range names {
 		v := s.vols[n]
-		if len(s.refs[n]) > 0 || (!all && !v.Anonymous) {
+		if len(s.usersLocked(n)) > 0 || (!all && !v.Anonymous) {
 			continue
 		}
 		if !anyMatch(filters["label"], func(f string) bool { return hasLabel(v.Labels, f) }) {
@@ -380,4 +407,29 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// SetUsers tells the service which containers refer to a volume, running
+// or not (Docker refuses to remove a volume any container refers to). Call
+// it before the service is used.
+func (s *Service) SetUsers(users func(name string) []string) { s.users = users }
+
+// usersLocked lists the containers using or referring to volume name,
+// sorted. Preconditions: s.mu is held.
+func (s *Service) usersLocked(name string) []string {
+	set := map[string]bool{}
+	for id := range s.refs[name] {
+		set[id] = true
+	}
+	if s.users != nil {
+		for _, id := range s.users(name) {
+			set[id] = true
+		}
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }

@@ -73,7 +73,7 @@ func TestDockerContainerVerbs(t *testing.T) {
 	if out := must(t, d, "container", "prune", "-f"); !strings.Contains(out, "Total reclaimed space") {
 		t.Fatalf("container prune = %q", out)
 	}
-	if ms, _ := testutil.MountsUnder(d.ExecRoot); len(ms) > 0 {
+	if ms, _ := testutil.ContainerMountsUnder(d.ExecRoot); len(ms) > 0 {
 		t.Fatalf("mounts left: %v", ms)
 	}
 }

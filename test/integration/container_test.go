@@ -203,11 +203,26 @@ func waitForLog(t *testing.T, c *client.Client, id, want string) {
 
 func assertNoMountsLeft(t *testing.T, d *testutil.Daemon) {
 	t.Helper()
-	ms, err := testutil.MountsUnder(d.ExecRoot)
+	ms, err := testutil.ContainerMountsUnder(d.ExecRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ms) > 0 {
 		t.Fatalf("mounts left under the exec root: %v", ms)
+	}
+}
+
+// TestPrivilegedRuns: --privileged gets every capability the host has
+// (this machine's root lacks CAP_SYS_RESOURCE, so "all" would fail).
+func TestPrivilegedRuns(t *testing.T) {
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	loadBusybox(t, d)
+	out, errOut, code := run(t, d.Client, &container.HostConfig{AutoRemove: true, Privileged: true}, "busybox", "grep", "CapEff", "/proc/self/status")
+	if code != 0 || !strings.Contains(out, "CapEff:") {
+		t.Fatalf("privileged: exit %d, %q %q", code, out, errOut)
+	}
+	if strings.Contains(out, "0000000000000000") {
+		t.Fatalf("privileged container has no capabilities: %q", out)
 	}
 }

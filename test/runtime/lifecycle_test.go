@@ -75,8 +75,17 @@ func TestKillSignalNumberAndDeleteForce(t *testing.T) {
 	h.create(b, c)
 	h.must("start", c)
 	h.waitStatus(c, specs.StateRunning)
-	h.must("kill", c, "15")
-	h.waitStatus(c, specs.StateStopped)
+	// The shell is pid 1 of its namespace: a SIGTERM that arrives before
+	// its trap is set is dropped (pid 1 has no default action), so the
+	// signal is sent again until the trap has taken it.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.state(c).Status != specs.StateStopped {
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s did not stop on signal 15 within 10s", c)
+		}
+		h.run("kill", c, "15") // fails once it has stopped
+		time.Sleep(100 * time.Millisecond)
+	}
 	h.must("delete", c)
 
 	c = id(t)
@@ -130,6 +139,12 @@ func TestNoRuntimeProcessRemains(t *testing.T) {
 	isRuntime := func(p string) bool {
 		var st unix.Stat_t
 		return unix.Stat("/proc/"+p+"/exe", &st) == nil && st.Dev == bin.Dev && st.Ino == bin.Ino
+	}
+	// "running" is reported once start released the init, which then
+	// execs the process: wait for that exec (runc's start does not wait
+	// for it either).
+	for deadline := time.Now().Add(5 * time.Second); isRuntime(strconv.Itoa(pid)) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if ppid := field(t, string(status), "PPid"); isRuntime(ppid) {

@@ -61,7 +61,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) cleanup() {
 	ents, _ := os.ReadDir(h.root)
 	for _, e := range ents {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(e.Name(), "@") {
 			h.cmd("delete", "--force", e.Name()).Run()
 		}
 	}

@@ -144,3 +144,27 @@ func TestMountTargetSymlinkStaysInRootfs(t *testing.T) {
 		t.Error("a mount leaked into the host mount namespace")
 	}
 }
+
+// TestMaskingHolds: the container's root (default capabilities, no
+// CAP_SYS_ADMIN) cannot undo the masking: it can neither unmount a masked
+// path, nor remount a read-only one writable, nor mount a fresh procfs or
+// sysfs beside them to read the unmasked files.
+func TestMaskingHolds(t *testing.T) {
+	h := newHarness(t)
+	out := h.mustIn(func(s *specs.Spec) { s.Root.Readonly = false }, `
+		umount /proc/keys 2>/dev/null && echo unmounted-keys
+		umount -l /proc/timer_list 2>/dev/null && echo unmounted-timer_list
+		umount /sys/firmware 2>/dev/null && echo unmounted-firmware
+		mount -o remount,rw /proc/sys 2>/dev/null && echo remounted-proc-sys
+		mount -o remount,rw /sys 2>/dev/null && echo remounted-sys
+		mkdir -p /mnt/p /mnt/s
+		mount -t proc proc /mnt/p 2>/dev/null && echo mounted-proc
+		mount -t sysfs sysfs /mnt/s 2>/dev/null && echo mounted-sysfs
+		cat /proc/keys /proc/timer_list | wc -c
+		ls /sys/firmware | wc -l
+		echo x > /proc/sys/kernel/domainname 2>/dev/null && echo wrote-proc-sys
+		echo done`)
+	if out != "0\n0\ndone\n" {
+		t.Errorf("masking undone from inside the container:\n%s", out)
+	}
+}

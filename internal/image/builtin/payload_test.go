@@ -6,33 +6,20 @@ import (
 	"flag"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/berth/berth/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rebuild hello.gz and hello.gz.version from internal/hello")
 
 const versionFile = "hello.gz.version"
 
-// buildHello builds internal/hello exactly as the image ships it: static,
-// for linux/amd64, without paths, symbols, build ID or VCS stamp, so the
-// same Go version always gives the same bytes.
+// buildHello builds internal/hello exactly as the image ships it.
 func buildHello(t *testing.T) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "hello")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w -buildid=", "-o", out, "github.com/berth/berth/internal/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+OS, "GOARCH="+Architecture, "GOFLAGS=")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build internal/hello: %v\n%s", err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.BuildStatic(t, "github.com/berth/berth/internal/hello", Architecture)
 }
 
 func goVersion() string { return runtime.Version() + " " + OS + "/" + Architecture }

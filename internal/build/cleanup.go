@@ -1,0 +1,87 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth/berth/internal/container"
+	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/snapshot"
+)
+
+// Cleanup removes what builds cut short by a daemon crash left: RUN
+// containers, build directories under the temp dir (after unmounting the
+// root filesystems mounted in them) and the build snapshots. Call it at
+// daemon start, before any build runs.
+func (b *Builder) Cleanup(ctx context.Context) {
+	if b.containers != nil {
+		list, err := b.containers.List(ctx, container.ListOptions{All: true, Filters: map[string][]string{"label": {buildLabel + "=intermediate"}}})
+		if err == nil {
+			for _, c := range list {
+				if err := b.containers.Remove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+					log.From(ctx).Warn("remove stale build container", "container", container.ShortID(c.ID), "err", err)
+				}
+			}
+		}
+	}
+	ents, _ := os.ReadDir(b.tmpDir)
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "build-") {
+			continue
+		}
+		dir := filepath.Join(b.tmpDir, e.Name())
+		subs, _ := os.ReadDir(dir)
+		for _, s := range subs {
+			if strings.HasPrefix(s.Name(), "build-") {
+				_ = snapshot.Unmount(filepath.Join(dir, s.Name()))
+			}
+		}
+		if mountedUnder(dir) {
+			// Never RemoveAll across a mount: it would delete through it.
+			log.From(ctx).Warn("stale build directory still has mounts; left in place", "dir", dir)
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.From(ctx).Warn("remove stale build directory", "dir", dir, "err", err)
+		}
+	}
+	var stale []string
+	_ = b.images.Snapshotter().Walk(ctx, func(i snapshot.Info) error {
+		if strings.HasPrefix(i.Name, "container-build-") {
+			stale = append(stale, strings.TrimPrefix(i.Name, "container-"))
+		}
+		return nil
+	})
+	for _, id := range stale {
+		if err := b.images.RemoveRootfs(ctx, id); err != nil {
+			log.From(ctx).Warn("remove stale build snapshot", "id", id, "err", err)
+		}
+	}
+}
+
+// mountedUnder reports whether anything is mounted at or below dir.
+func mountedUnder(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return true // can't tell: be safe
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := strings.ReplaceAll(fields[4], `\040`, " ")
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// buildLabel marks RUN containers, so a crash's leftovers can be found.
+const buildLabel = "io.berth.build"

@@ -1,0 +1,197 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/log"
+)
+
+// The warm pool. Making a network namespace and a veth pair costs the
+// kernel several milliseconds, much of it under the rtnl lock that every
+// other network change waits for. A few are made ahead of time, off any
+// container's path, so a start only names, enslaves and addresses them.
+//
+//	pool entry:  netns <exec-root>/netns/pool-<hex>   lo up, eth0 down
+//	             host end bthp<hex> (down, on no bridge)
+//	on attach:   bthp<hex> → bth<hash(container, network)>, master bridge, up;
+//	             eth0: MAC, address, up, default route
+//
+// A pool entry belongs to nobody: the next daemon start deletes any that a
+// crash left (they are neither in the store nor named like an endpoint).
+const poolVethPrefix = vethPrefix + "p"
+
+type pooledNS struct {
+	path string // the namespace's bind mount
+	veth string // host end
+}
+
+func randHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// makePooled makes one pool entry, with the filler's own handle nl.
+func (s *Service) makePooled(nl *netlink.Handle) (_ pooledNS, err error) {
+	id := randHex(11)
+	p := pooledNS{path: filepath.Join(s.cfg.ExecRoot, "netns", "pool-"+id), veth: poolVethPrefix + id}
+	if err := createNetNS(p.path); err != nil {
+		return p, err
+	}
+	defer func() {
+		if err != nil {
+			removeNetNS(p.path)
+		}
+	}()
+	ns, err := netns.GetFromPath(p.path)
+	if err != nil {
+		return p, err
+	}
+	defer ns.Close()
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.veth, MTU: 1500}, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns), PeerMTU: 1500}
+	if err := nl.LinkAdd(v); err != nil {
+		return p, fmt.Errorf("create veth %s: %w", p.veth, err)
+	}
+	return p, nil
+}
+
+// dropPooled deletes a pool entry.
+func (s *Service) dropPooled(p pooledNS) {
+	s.host.deleteLink(p.veth)
+	removeNetNS(p.path)
+}
+
+// takePooled returns a pool entry, if one is ready, and asks for another.
+func (s *Service) takePooled() (pooledNS, bool) {
+	select {
+	case p := <-s.pool:
+		select {
+		case s.poolWake <- struct{}{}:
+		default:
+		}
+		return p, true
+	default:
+		return pooledNS{}, false
+	}
+}
+
+// fillPool keeps the pool full until stop is closed; then it empties it.
+func (s *Service) fillPool(ctx context.Context, stop <-chan struct{}) {
+	defer close(s.poolDone)
+	nl, err := s.host.handle()
+	if err != nil {
+		log.From(ctx).Warn("network namespace pool", "err", err)
+		return
+	}
+	defer nl.Close()
+	defer func() {
+		for {
+			select {
+			case p := <-s.pool:
+				s.dropPooled(p)
+			default:
+				return
+			}
+		}
+	}()
+	failures := 0
+	for {
+		for len(s.pool) < cap(s.pool) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p, err := s.makePooled(nl)
+			if err != nil {
+				failures++
+				log.From(ctx).Warn("network namespace pool", "err", err)
+				if failures > 3 {
+					return // the slow path still works
+				}
+				break
+			}
+			failures = 0
+			s.pool <- p
+		}
+		select {
+		case <-stop:
+			return
+		case <-s.poolWake:
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// plugPooled wires a pool entry as ifname of a container on bridge br.
+func (h *host) plugPooled(p pooledNS, br, veth, ifname string, ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
+	bridge, err := h.nl.LinkByName(br)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", br, err)
+	}
+	hostEnd, err := h.nl.LinkByName(p.veth)
+	if err != nil {
+		return fmt.Errorf("pooled veth %s: %w", p.veth, err)
+	}
+	if err := h.nl.LinkSetName(hostEnd, veth); err != nil {
+		return fmt.Errorf("rename veth %s to %s: %w", p.veth, veth, err)
+	}
+	if err := h.nl.LinkSetMasterByIndex(hostEnd, bridge.Attrs().Index); err != nil {
+		return fmt.Errorf("veth %s on bridge %s: %w", veth, br, err)
+	}
+	// Hairpin: a container reaching its own published port through the
+	// host's address gets the packet back on the port it came from.
+	if err := h.nl.LinkSetHairpin(hostEnd, true); err != nil {
+		return fmt.Errorf("hairpin on %s: %w", veth, err)
+	}
+	if err := h.nl.LinkSetUp(hostEnd); err != nil {
+		return fmt.Errorf("veth %s up: %w", veth, err)
+	}
+	in, err := netlinkAt(p.path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	peer, err := in.LinkByName("eth0")
+	if err != nil {
+		return fmt.Errorf("eth0 in the pooled namespace: %w", err)
+	}
+	if ifname != "eth0" {
+		if err := in.LinkSetName(peer, ifname); err != nil {
+			return err
+		}
+	}
+	if err := in.LinkSetHardwareAddr(peer, macFor(ip)); err != nil {
+		return fmt.Errorf("MAC of %s: %w", ifname, err)
+	}
+	return configurePeer(in, peer, ifname, ip, subnet, gw)
+}
+
+// configurePeer addresses the container's end, brings it up and routes.
+func configurePeer(in *netlink.Handle, peer netlink.Link, ifname string, ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(subnet.Bits(), 32)}}
+	if err := in.AddrAdd(peer, addr); err != nil {
+		return fmt.Errorf("address %s on %s: %w", addr.IPNet, ifname, err)
+	}
+	if err := in.LinkSetUp(peer); err != nil {
+		return fmt.Errorf("%s up: %w", ifname, err)
+	}
+	if gw.IsValid() {
+		if err := in.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: gw.AsSlice()}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("default route via %s: %w", gw, err)
+		}
+	}
+	return nil
+}

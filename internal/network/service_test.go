@@ -1,0 +1,147 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/testutil"
+)
+
+// openService opens a service on db and exec in the host namespace ns.
+func openService(t *testing.T, db *metadata.DB, exec, ns string, pool int) *Service {
+	t.Helper()
+	s, err := New(context.Background(), Config{DB: db, ExecRoot: exec, HostNetNS: ns, PoolSize: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func links(t *testing.T, s *Service) []string {
+	t.Helper()
+	ls, err := s.host.links()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+// TestServiceLifecycleAndReconcile: create, attach with a fixed and a
+// random address, refuse what Docker refuses; then a "crash" (the
+// service dropped without detaching, a stale veth and namespace planted)
+// and a reopen that keeps what the store knows and removes the rest.
+func TestServiceLifecycleAndReconcile(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := filepath.Join(dir, "exec")
+	ns := testutil.TestNetNS(t)
+	t.Cleanup(func() { testutil.UnmountAll(exec) })
+	ctx := context.Background()
+	s := openService(t, db, exec, ns, 0)
+
+	n, err := s.Create(ctx, CreateOptions{Name: "app", Subnet: "10.9.0.0/24", Labels: map[string]string{"a": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []CreateOptions{
+		{Name: "app"}, {Name: "other", Subnet: "10.9.0.128/25"}, {Name: "x y"}, {Name: "gw", Subnet: "10.10.0.0/24", Gateway: "10.11.0.1"},
+		{Name: "drv", Driver: "overlay"},
+		{Name: "steal", Options: map[string]string{"com.docker.network.bridge.name": "lo"}}, // the host's lo is no bridge
+	} {
+		if _, err := s.Create(ctx, bad); err == nil {
+			t.Errorf("create %+v succeeded", bad)
+		}
+	}
+	fixed := &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: n.Gateway.Next().Next().Next()}}
+	a1, err := s.Attach(ctx, AttachRequest{ContainerID: strings.Repeat("a", 64), Name: "one", Mode: "app",
+		Endpoints: map[string]*network.EndpointSettings{"app": fixed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.IP.String() != "10.9.0.4" || a1.Nameserver != n.Gateway {
+		t.Fatalf("attachment %+v", a1)
+	}
+	if _, err := s.Attach(ctx, AttachRequest{ContainerID: strings.Repeat("b", 64), Name: "two", Mode: "app",
+		Endpoints: map[string]*network.EndpointSettings{"app": fixed}}); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("a second container on the same --ip: %v", err)
+	}
+	a2, err := s.Attach(ctx, AttachRequest{ContainerID: strings.Repeat("b", 64), Name: "two", Mode: "app"})
+	if err != nil || a2.IP.String() != "10.9.0.2" {
+		t.Fatalf("second attach: %+v %v", a2, err)
+	}
+	if err := s.Remove(ctx, "app"); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Fatalf("remove of a network in use: %v", err)
+	}
+	if ls := links(t, s); !slices.Contains(ls, "lo") {
+		t.Fatalf("lo is gone: %v", ls)
+	}
+	if err := s.Remove(ctx, "bridge"); !errors.Is(err, errdefs.ErrForbidden) {
+		t.Fatalf("remove of bridge: %v", err)
+	}
+	// The crash: drop the service; plant a stale veth and namespace.
+	s.Close()
+	if err := s.Detach(ctx, strings.Repeat("b", 64)); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("detach after close: %v", err)
+	}
+	h, err := openHost(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	if err := h.ensureBridge("berth-stale", n.Gateway, n.Subnet); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(exec, "netns", "pool-stale")
+	if err := createNetNS(stale); err != nil {
+		t.Fatal(err)
+	}
+	s = openService(t, db, exec, ns, 1)
+	defer s.Close()
+	ls := links(t, s)
+	if slices.Contains(ls, "berth-stale") || !slices.Contains(ls, n.Bridge) || !slices.Contains(ls, vethName(strings.Repeat("a", 64), n.ID)) {
+		t.Fatalf("links after reconcile: %v", ls)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale namespace kept: %v", err)
+	}
+	// The exits that happened meanwhile: a is gone, b still runs.
+	s.Sweep(ctx, func(id string) bool { return id == strings.Repeat("b", 64) })
+	eps, _ := s.Endpoints(n.ID)
+	if len(eps) != 1 || eps[0].ContainerName != "two" {
+		t.Fatalf("endpoints after sweep: %+v", eps)
+	}
+	// The address a had is free again; b's is kept.
+	a3, err := s.Attach(ctx, AttachRequest{ContainerID: strings.Repeat("c", 64), Name: "three", Mode: "app"})
+	if err != nil || a3.IP.String() != "10.9.0.3" {
+		t.Fatalf("after sweep: %+v %v", a3, err)
+	}
+	for _, id := range []string{"b", "c"} {
+		if err := s.Detach(ctx, strings.Repeat(id, 64)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pruned, err := s.Prune(ctx, func(n *Network) bool { return n.Labels["a"] == "b" })
+	if err != nil || len(pruned) != 1 || pruned[0] != "app" {
+		t.Fatalf("prune: %v %v", pruned, err)
+	}
+	s.cleanup.Wait()
+	for _, l := range links(t, s) {
+		if strings.HasPrefix(l, vethPrefix) && !strings.HasPrefix(l, poolVethPrefix) || strings.HasPrefix(l, bridgePrefix+"-") {
+			t.Errorf("left behind: %s", l)
+		}
+	}
+}

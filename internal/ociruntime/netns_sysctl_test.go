@@ -1,0 +1,34 @@
+package ociruntime
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/testutil"
+)
+
+// Net sysctls are allowed in a network namespace joined by path (the one
+// the network service made for the container), never in the host's.
+func TestNetSysctlInJoinedNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	own := testutil.TestNetNS(t)
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{{own, true}, {"/proc/self/ns/net", false}, {"/proc/1/ns/net", false}} {
+		s := DefaultSpec(false)
+		s.Process.Args = []string{"true"}
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = c.path
+			}
+		}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+		err := Validate(s)
+		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "needs a new network namespace")) {
+			t.Errorf("network namespace %s: %v", c.path, err)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package compat
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth/berth/internal/testutil"
+)
+
+// startRegistry runs Debian's docker-registry on a free loopback port with
+// its storage in a temp dir, and returns host:port and the storage root.
+func startRegistry(t *testing.T) (string, string) {
+	t.Helper()
+	testutil.RequireFile(t, "/usr/bin/docker-registry", "docker-registry")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "storage")
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", storage, addr)
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not answer on %s:\n%s", addr, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return addr, storage
+}
+
+// TestDockerPushPull: the docker CLI pushes an image from berth to a real
+// registry and pulls it back into berth, which runs it; a second push sends
+// no layer again, and a tampered blob is refused without naming anything.
+func TestDockerPushPull(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	reg, storage := startRegistry(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	ref := reg + "/team/bb:1"
+	must(t, d, "tag", "busybox", ref)
+	if out := must(t, d, "push", ref); !strings.Contains(out, "1: digest: sha256:") {
+		t.Fatalf("push printed:\n%s", out)
+	}
+	if out := must(t, d, "push", ref); !strings.Contains(out, "Layer already exists") || strings.Contains(out, "Pushed") {
+		t.Fatalf("second push sent layers again:\n%s", out)
+	}
+	must(t, d, "rmi", ref, "busybox")
+	if out := must(t, d, "pull", ref); !strings.Contains(out, "Downloaded newer image for "+ref) {
+		t.Fatalf("pull printed:\n%s", out)
+	}
+	if out := must(t, d, "run", "--rm", ref, "echo", "pulled-and-ran"); strings.TrimSpace(out) != "pulled-and-ran" {
+		t.Fatalf("run printed %q", out)
+	}
+	if out, err := docker(t, d, "pull", reg+"/team/none:1"); err == nil || !strings.Contains(out, "not found") {
+		t.Fatalf("pull of a missing repository: %v\n%s", err, out)
+	}
+
+	// Incremental: an image with one more layer shares the base layer,
+	// which is neither pushed nor pulled again.
+	must(t, d, "run", "--name", "grow", ref, "sh", "-c", "echo more > /more")
+	ref2 := reg + "/team/bb:2"
+	must(t, d, "commit", "grow", ref2)
+	must(t, d, "rm", "grow")
+	if out := must(t, d, "push", ref2); strings.Count(out, "Pushed") != 2 || !strings.Contains(out, "Layer already exists") {
+		t.Fatalf("push of the grown image (want the new layer and config pushed, the base not):\n%s", out)
+	}
+	must(t, d, "rmi", ref2)
+	if out := must(t, d, "pull", ref2); !strings.Contains(out, "Already exists") || strings.Count(out, "Pull complete") != 2 {
+		t.Fatalf("pull of the grown image fetched the shared layer again:\n%s", out)
+	}
+
+	// berth's own CLI: rmi, pull, images, push.
+	berthCLI := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(testutil.BerthBinary(t), append([]string{"-H", d.Host}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("berth %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	berthCLI("rmi", ref2)
+	if out := berthCLI("pull", ref2); !strings.Contains(out, "Pull complete") {
+		t.Fatalf("berth pull printed:\n%s", out)
+	}
+	if out := berthCLI("images"); !strings.Contains(out, reg+"/team/bb") {
+		t.Fatalf("berth images:\n%s", out)
+	}
+	if out := berthCLI("push", ref2); !strings.Contains(out, "Layer already exists") {
+		t.Fatalf("berth push printed:\n%s", out)
+	}
+
+	// Tamper with every layer blob in the registry's storage: the pull
+	// must fail and leave the image unnamed.
+	must(t, d, "rmi", ref, ref2)
+	blobs, _ := filepath.Glob(filepath.Join(storage, "docker/registry/v2/blobs/sha256/*/*/data"))
+	tampered := 0
+	for _, b := range blobs {
+		if fi, err := os.Stat(b); err == nil && fi.Size() > 100<<10 { // layers, not configs or manifests
+			os.WriteFile(b, append([]byte("tampered"), make([]byte, fi.Size()-8)...), 0o644)
+			tampered++
+		}
+	}
+	if tampered == 0 {
+		t.Fatal("no layer blob found in the registry's storage")
+	}
+	if out, err := docker(t, d, "pull", ref); err == nil || !strings.Contains(out, "digest mismatch") {
+		t.Fatalf("pulled a tampered image (%v):\n%s", err, out)
+	}
+	if out := must(t, d, "images", "-q", ref); strings.TrimSpace(out) != "" {
+		t.Fatalf("a tampered pull left an image: %q", out)
+	}
+}
