@@ -1,0 +1,33 @@
+package runtime_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestUpdatePidsLimit: `update --pids-limit` changes a created container's
+// pids cgroup limit (runc and berth alike).
+func TestUpdatePidsLimit(t *testing.T) {
+	h := newHarness(t)
+	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
+		t.Skip("needs the cgroup v1 pids hierarchy of this machine")
+	}
+	cg := "/berth-runtime-test/" + id(t)
+	b := h.bundle(func(s *specs.Spec) { s.Linux.CgroupsPath = cg }, "sleep", "100")
+	cid := id(t)
+	h.create(b, cid).Close()
+	h.must("update", "--pids-limit", "17", cid)
+	got, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.max"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(got)) != "17" {
+		t.Errorf("pids.max = %q, want 17", got)
+	}
+	h.must("delete", "--force", cid)
+	os.Remove(filepath.Join("/sys/fs/cgroup/pids", "berth-runtime-test"))
+}
