@@ -65,7 +65,7 @@ func NewCommand(use string) *cobra.Command {
 	f.StringVar(&g.criu, "criu", "criu", "ignored; accepted for compatibility")
 	f.MarkHidden("criu")
 	cmd.AddCommand(newCreate(g), newStart(g), newState(g), newKill(g), newDelete(g), newRun(g),
-		newList(g), newPs(g), newFeatures(g), newSpec(g), newPause(g), newResume(g), newExec(g), newUpdate(g))
+		newList(g), newPs(g), newFeatures(g), newSpec(g), newPause(g), newResume(g), newExec(g), newUpdate(g), newEvents(g))
 	return cmd
 }
 

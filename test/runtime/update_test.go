@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 )
 
 // TestUpdatePidsLimit: `update --pids-limit` changes a created container's
-// pids cgroup limit (runc and berth alike).
+// pids cgroup limit, and `events --stats` reports it (runc and berth alike).
 func TestUpdatePidsLimit(t *testing.T) {
 	h := newHarness(t)
 	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
@@ -27,6 +28,20 @@ func TestUpdatePidsLimit(t *testing.T) {
 	}
 	if strings.TrimSpace(string(got)) != "17" {
 		t.Errorf("pids.max = %q, want 17", got)
+	}
+	var ev struct {
+		Type string
+		ID   string
+		Data struct {
+			Pids struct{ Current, Limit uint64 }
+		}
+	}
+	out := h.must("events", "--stats", cid)
+	if err := json.Unmarshal([]byte(out.stdout), &ev); err != nil {
+		t.Fatalf("events --stats: %v\n%s", err, out.stdout)
+	}
+	if ev.Type != "stats" || ev.ID != cid || ev.Data.Pids.Current < 1 || ev.Data.Pids.Limit != 17 {
+		t.Errorf("events --stats = %+v", ev)
 	}
 	h.must("delete", "--force", cid)
 	os.Remove(filepath.Join("/sys/fs/cgroup/pids", "berth-runtime-test"))
