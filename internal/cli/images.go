@@ -111,9 +111,9 @@ func newImagesCommand(c *CLI) *cobra.Command {
 	var quiet bool
 	var format string
 	cmd := &cobra.Command{
-		Use:     "images [OPTIONS]",
-		Short:   "List images",
-		Args:    cobra.NoArgs,
+		Use:   "images [OPTIONS]",
+		Short: "List images",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {

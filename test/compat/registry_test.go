@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,5 +136,82 @@ func TestDockerPushPull(t *testing.T) {
 	}
 	if out := must(t, d, "images", "-q", ref); strings.TrimSpace(out) != "" {
 		t.Fatalf("a tampered pull left an image: %q", out)
+	}
+}
+
+// slowProxy fronts a registry and sends blob bodies slowly (64 KiB every
+// 20 ms); started is closed once a layer is in flight.
+func slowProxy(t *testing.T, registry string) (host string, started <-chan struct{}) {
+	t.Helper()
+	ch := make(chan struct{})
+	var once sync.Once
+	target, _ := url.Parse("http://" + registry)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		body := rec.Body.Bytes()
+		if len(body) > 100<<10 {
+			once.Do(func() { close(ch) })
+		}
+		for len(body) > 0 {
+			n := min(64<<10, len(body))
+			if _, err := w.Write(body[:n]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			body = body[n:]
+			time.Sleep(20 * time.Millisecond)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), ch
+}
+
+// TestKillDaemonMidPull: kill -9 the daemon while a layer is being pulled;
+// after a restart nothing is named, no mount is left, and pulling again
+// completes and runs.
+func TestKillDaemonMidPull(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	reg, _ := startRegistry(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	host, started := slowProxy(t, reg)
+	ref := host + "/slow/bb:1"
+	must(t, d, "tag", "busybox", ref)
+	must(t, d, "push", ref)
+	must(t, d, "rmi", ref, "busybox")
+
+	pull := exec.Command("docker", "pull", ref)
+	pull.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+t.TempDir())
+	if err := pull.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the pull never reached a layer")
+	}
+	time.Sleep(100 * time.Millisecond)
+	d.Kill()
+	pull.Wait()
+	d = testutil.RestartDaemon(t, d)
+	if out := must(t, d, "images", "-q", ref); strings.TrimSpace(out) != "" {
+		t.Fatalf("a pull killed midway left an image: %q", out)
+	}
+	if out := must(t, d, "pull", ref); !strings.Contains(out, "Downloaded newer image") {
+		t.Fatalf("retried pull:\n%s", out)
+	}
+	if out := must(t, d, "run", "--rm", ref, "echo", "whole"); strings.TrimSpace(out) != "whole" {
+		t.Fatalf("run after the retried pull: %q", out)
 	}
 }
