@@ -39,6 +39,15 @@ func (s *Store) Push(ctx context.Context, ref string, repo *remote.Repository, p
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	// A repository of the same registry the image came from can lend
+	// its blobs (cross-repository mount): nothing is sent for those.
+	mountFrom := ""
+	for _, rd := range img.RepoDigests {
+		if n, err := reference.ParseNormalizedNamed(rd); err == nil && reference.Domain(n) == repo.Host() && reference.Path(n) != repo.Name() {
+			mountFrom = reference.Path(n)
+			break
+		}
+	}
 	blobs := append(append([]ocispec.Descriptor{}, m.Layers...), m.Config)
 	for _, b := range blobs {
 		id := shortDigest(b.Digest)
@@ -58,8 +67,13 @@ func (s *Store) Push(ctx context.Context, ref string, repo *remote.Repository, p
 			}
 			return readCloser{Reader: &countingProgress{r: rc, fn: func(n int64) { progress(id, "Pushing", n, b.Size) }}, Closer: rc}, nil
 		}
-		if err := repo.PushBlob(ctx, b, open); err != nil {
+		mounted, err := repo.PushBlob(ctx, b, open, mountFrom)
+		if err != nil {
 			return ocispec.Descriptor{}, err
+		}
+		if mounted {
+			progress(id, "Mounted from "+mountFrom, 0, 0)
+			continue
 		}
 		progress(id, "Pushed", 0, 0)
 	}

@@ -126,6 +126,9 @@ func (r *Repository) ForPush() *Repository {
 // Host is the registry as the reference names it.
 func (r *Repository) Host() string { return r.host }
 
+// Name is the repository's path in the registry ("library/busybox").
+func (r *Repository) Name() string { return r.name }
+
 // Resolve fetches the manifest or index that tag or digest names and
 // returns its descriptor and bytes, verified against a digest reference.
 func (r *Repository) Resolve(ctx context.Context, tagOrDigest string) (ocispec.Descriptor, []byte, error) {
@@ -210,20 +213,30 @@ func (r *Repository) BlobExists(ctx context.Context, d digest.Digest) (bool, err
 }
 
 // PushBlob uploads a blob in one monolithic PUT after opening an upload.
-func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
+// With mountFrom (another repository of the same registry that has the
+// blob) the registry is first asked to mount it from there: nothing is
+// sent when it can. It reports whether the blob was mounted.
+func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error), mountFrom string) (mounted bool, err error) {
+	uploads := r.api + "/v2/" + r.name + "/blobs/uploads/"
+	if mountFrom != "" {
+		uploads += "?" + url.Values{"mount": {desc.Digest.String()}, "from": {mountFrom}}.Encode()
+	}
 	resp, err := r.do(ctx, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodPost, r.api+"/v2/"+r.name+"/blobs/uploads/", nil)
+		return http.NewRequestWithContext(ctx, http.MethodPost, uploads, nil)
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusCreated && mountFrom != "" {
+		return true, nil
+	}
 	if resp.StatusCode != http.StatusAccepted {
-		return statusError(resp, "upload of "+desc.Digest.String())
+		return false, statusError(resp, "upload of "+desc.Digest.String())
 	}
 	loc, err := resp.Location()
 	if err != nil {
-		return fmt.Errorf("upload of %s: no Location: %w", desc.Digest, err)
+		return false, fmt.Errorf("upload of %s: no Location: %w", desc.Digest, err)
 	}
 	q := loc.Query()
 	q.Set("digest", desc.Digest.String())
@@ -241,13 +254,13 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, open
 		return req, err
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return statusError(resp, "upload of "+desc.Digest.String())
+		return false, statusError(resp, "upload of "+desc.Digest.String())
 	}
-	return nil
+	return false, nil
 }
 
 // PushManifest puts a manifest under tag (or its digest).

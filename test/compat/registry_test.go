@@ -79,6 +79,14 @@ func TestDockerPushPull(t *testing.T) {
 	if out := must(t, d, "run", "--rm", ref, "echo", "pulled-and-ran"); strings.TrimSpace(out) != "pulled-and-ran" {
 		t.Fatalf("run printed %q", out)
 	}
+	// A pulled image pushed to another repository of the same registry
+	// borrows its blobs (cross-repository mount): nothing is uploaded.
+	other := reg + "/other/bb:1"
+	must(t, d, "tag", ref, other)
+	if out := must(t, d, "push", other); !strings.Contains(out, "Mounted from team/bb") || strings.Contains(out, "Pushed") {
+		t.Fatalf("push to another repository uploaded instead of mounting:\n%s", out)
+	}
+	must(t, d, "rmi", other)
 	if out, err := docker(t, d, "pull", reg+"/team/none:1"); err == nil || !strings.Contains(out, "not found") {
 		t.Fatalf("pull of a missing repository: %v\n%s", err, out)
 	}
