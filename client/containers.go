@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -187,12 +188,13 @@ func (c *Client) ContainerAttach(ctx context.Context, id string, opts AttachOpti
 			q.Set(k, "1")
 		}
 	}
-	return c.hijack(ctx, "/containers/"+url.PathEscape(id)+"/attach", q)
+	return c.hijack(ctx, "/containers/"+url.PathEscape(id)+"/attach", q, nil)
 }
 
-// hijack POSTs to path with an Upgrade: tcp request and returns the raw
-// connection once the daemon has answered 101 (or 200).
-func (c *Client) hijack(ctx context.Context, path string, q url.Values) (HijackedConn, error) {
+// hijack POSTs to path (with body as JSON, when not nil) with an Upgrade:
+// tcp request and returns the raw connection once the daemon has answered
+// 101 (or 200).
+func (c *Client) hijack(ctx context.Context, path string, q url.Values, body any) (HijackedConn, error) {
 	v, err := c.APIVersion(ctx)
 	if err != nil {
 		return HijackedConn{}, err
@@ -201,10 +203,22 @@ func (c *Client) hijack(ctx context.Context, path string, q url.Values) (Hijacke
 	if err != nil {
 		return HijackedConn{}, c.connectError(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, c.base+"/v"+v+path+"?"+q.Encode(), nil)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			conn.Close()
+			return HijackedConn{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(http.MethodPost, c.base+"/v"+v+path+"?"+q.Encode(), rd)
 	if err != nil {
 		conn.Close()
 		return HijackedConn{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "tcp")

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -34,41 +32,7 @@ func (c *Client) ExecStartDetached(ctx context.Context, id string) error {
 // (raw with a TTY, multiplexed otherwise) and takes its stdin;
 // it ends when the process exits. ExecInspect then has its exit code.
 func (c *Client) ExecAttach(ctx context.Context, id string, req container.ExecStartRequest) (HijackedConn, error) {
-	v, err := c.APIVersion(ctx)
-	if err != nil {
-		return HijackedConn{}, err
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return HijackedConn{}, err
-	}
-	conn, err := c.dialer(ctx)
-	if err != nil {
-		return HijackedConn{}, c.connectError(err)
-	}
-	hreq, err := http.NewRequest(http.MethodPost, c.base+"/v"+v+"/exec/"+url.PathEscape(id)+"/start", bytes.NewReader(body))
-	if err != nil {
-		conn.Close()
-		return HijackedConn{}, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Connection", "Upgrade")
-	hreq.Header.Set("Upgrade", "tcp")
-	if err := hreq.Write(conn); err != nil {
-		conn.Close()
-		return HijackedConn{}, err
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, hreq)
-	if err != nil {
-		conn.Close()
-		return HijackedConn{}, err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.StatusCode != http.StatusOK {
-		defer conn.Close()
-		return HijackedConn{}, responseError(resp)
-	}
-	return HijackedConn{Conn: conn, Reader: br}, nil
+	return c.hijack(ctx, "/exec/"+url.PathEscape(id)+"/start", nil, req)
 }
 
 // ExecResize sets a running exec's terminal size.
