@@ -150,3 +150,15 @@ func (c *Client) ImageSave(ctx context.Context, refs []string) (io.ReadCloser, e
 	}
 	return resp.Body, nil
 }
+
+// RegistryLogin asks the daemon to check user and password against server
+// (POST /auth); an error means the registry refused them.
+func (c *Client) RegistryLogin(ctx context.Context, server, user, password string) error {
+	resp, err := c.do(ctx, http.MethodPost, "/auth", nil, map[string]string{
+		"username": user, "password": password, "serveraddress": server,
+	}, true)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
