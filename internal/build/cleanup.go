@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/mountinfo"
 	"github.com/berth/berth/internal/snapshot"
 )
 
@@ -64,23 +64,8 @@ func (b *Builder) Cleanup(ctx context.Context) {
 
 // mountedUnder reports whether anything is mounted at or below dir.
 func mountedUnder(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return true // can't tell: be safe
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := strings.ReplaceAll(fields[4], `\040`, " ")
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			return true
-		}
-	}
-	return false
+	mps, err := mountinfo.Under(dir, true)
+	return err != nil || len(mps) > 0 // can't tell: be safe
 }
 
 // buildLabel marks RUN containers, so a crash's leftovers can be found.

@@ -3,20 +3,18 @@ package image
 // Written by helper B2.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/mountinfo"
 	"github.com/berth/berth/internal/snapshot"
 )
 
@@ -79,7 +77,7 @@ func cleanTempDir(ctx context.Context, dir string) error {
 	} else if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	mounts, err := mountsBelow(dir)
+	mounts, err := mountinfo.Under(dir, false)
 	if err != nil {
 		return err
 	}
@@ -88,7 +86,7 @@ func cleanTempDir(ctx context.Context, dir string) error {
 			return fmt.Errorf("unmount stale %s: %w", m, err)
 		}
 	}
-	if left, err := mountsBelow(dir); err != nil {
+	if left, err := mountinfo.Under(dir, false); err != nil {
 		return err
 	} else if len(left) > 0 {
 		return fmt.Errorf("clean %s: %s stays mounted", dir, left[0])
@@ -107,50 +105,4 @@ func cleanTempDir(ctx context.Context, dir string) error {
 		log.From(ctx).Info("removed temporary files left by an interrupted operation", "dir", dir, "entries", len(entries))
 	}
 	return errors.Join(errs...)
-}
-
-// mountsBelow lists the mount points strictly below dir, deepest first.
-func mountsBelow(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out, nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

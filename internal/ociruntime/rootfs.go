@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/mountinfo"
 )
 
 // Everything here runs in the init, in the container's new mount namespace,
@@ -171,7 +171,7 @@ func makeParentPrivate(rootfs string) error {
 		if len(fields) < 7 {
 			continue
 		}
-		mp := unescapeOctal(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		if (rootfs == mp || strings.HasPrefix(rootfs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
 			best = mp
 			shared = false
@@ -189,24 +189,6 @@ func makeParentPrivate(rootfs string) error {
 		return unix.Mount("", best, "", unix.MS_PRIVATE, "")
 	}
 	return sc.Err()
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func (rs *rootfsSetup) mount(m specs.Mount) error {
@@ -679,27 +661,13 @@ func sharesHostMountNS(s *specs.Spec) bool {
 // a container that shared the host's mount namespace left (proc, sys,
 // dev, masked paths). It is best effort; failures are logged.
 func unmountUnder(ctx context.Context, dir string) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := mountinfo.Under(filepath.Clean(dir), false)
 	if err != nil {
 		return
 	}
-	prefix := strings.TrimSuffix(filepath.Clean(dir), "/") + "/"
-	var mps []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeOctal(f[4])
-		if strings.HasPrefix(mp, prefix) {
-			mps = append(mps, mp)
-		}
-	}
-	// Deeper paths sort after their parents: undo in reverse.
-	sort.Strings(mps)
-	for i := len(mps) - 1; i >= 0; i-- {
-		if err := unix.Unmount(mps[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			log.From(ctx).Warn("unmount a mount the container left in the host's mount namespace", "path", mps[i], "err", err)
+	for _, mp := range mps { // deepest first
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			log.From(ctx).Warn("unmount a mount the container left in the host's mount namespace", "path", mp, "err", err)
 		}
 	}
 }

@@ -3,14 +3,13 @@
 package testutil
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/mountinfo"
 )
 
 // TierEnv names the environment variable the Makefile sets per test tier:
@@ -90,53 +89,5 @@ func MountsUnder(dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountPath(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out, sc.Err()
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for space, ...).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := parseOctal(s[i+1 : i+4]); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func parseOctal(s string) (byte, error) {
-	var v byte
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return 0, os.ErrInvalid
-		}
-		v = v*8 + byte(c-'0')
-	}
-	return v, nil
+	return mountinfo.Under(dir, true)
 }

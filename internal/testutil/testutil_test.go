@@ -14,15 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestUnescapeMountPath(t *testing.T) {
-	if got := unescapeMountPath(`/a\040b\011c`); got != "/a b\tc" {
-		t.Fatalf("got %q", got)
-	}
-	if got := unescapeMountPath(`/plain`); got != "/plain" {
-		t.Fatalf("got %q", got)
-	}
-}
-
 func TestDataRootUnmountsEverything(t *testing.T) {
 	RequireRoot(t)
 	var root string

@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/mountinfo"
 )
 
 // hostHasCap says whether this process's bounding set holds capability c.
@@ -94,20 +96,13 @@ func TestNoMountNamespace(t *testing.T) {
 }
 
 func mountsBelow(dir string) []string {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			out = append(out, f[4])
-		}
-	}
+	out, _ := mountinfo.Under(dir, false)
 	return out
 }
 
 func unmountBelow(dir string) {
-	m := mountsBelow(dir)
-	for i := len(m) - 1; i >= 0; i-- {
-		unix.Unmount(m[i], unix.MNT_DETACH)
+	for _, mp := range mountsBelow(dir) { // deepest first
+		unix.Unmount(mp, unix.MNT_DETACH)
 	}
 }
 

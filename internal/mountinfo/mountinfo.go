@@ -1,0 +1,66 @@
+// Package mountinfo lists the mount points of this process's mount
+// namespace, as /proc/self/mountinfo gives them.
+package mountinfo
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Under returns the mount points strictly below dir, plus dir itself when
+// it is a mount point and self is true, deepest first (a child before its
+// parent, the order to unmount them in).
+func Under(dir string, self bool) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return under(f, dir, self)
+}
+
+func under(r io.Reader, dir string, self bool) ([]string, error) {
+	dir = strings.TrimSuffix(dir, "/")
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := Unescape(fields[4])
+		if strings.HasPrefix(mp, dir+"/") || self && mp == dir {
+			out = append(out, mp)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// Unescape undoes mountinfo's octal escapes (\040 for a space, \011 for a
+// tab, \012 for a newline, \134 for a backslash).
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
