@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"sort"
@@ -129,39 +128,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	// The cgroup namespace is joined after the cgroup (as the init made it).
 	sort.SliceStable(joins, func(i, j int) bool { return joins[j].typ == "cgroup" && joins[i].typ != "cgroup" })
 
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	l, err := r.prepareInit(o.ConsoleSocket, p.Terminal)
 	if err != nil {
 		return nil, err
 	}
-	parentSock, childSock := os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync-child")
-	defer parentSock.Close()
-	defer childSock.Close()
-	var console *os.File
-	if p.Terminal {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("console socket: %w", err)
-		}
-		console, err = conn.(*net.UnixConn).File()
-		conn.Close()
-		if err != nil {
-			return nil, err
-		}
-		defer console.Close()
-	}
-	initPath := r.InitPath
-	if initPath == "" {
-		initPath = "/proc/self/exe"
-	}
-	exe, err := openInitBinary(initPath)
-	if err != nil {
-		return nil, fmt.Errorf("init binary: %w", err)
-	}
-	defer exe.Close()
-	args := r.InitArgs
-	if len(args) == 0 {
-		args = []string{"berth", "init"}
-	}
+	defer l.close()
+	parentSock, childSock, console, exe, args := l.parent, l.child, l.console, l.exe, l.args
 	var extra []*os.File
 	fdOf := func(f *os.File) int {
 		if f == nil {

@@ -181,42 +181,13 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return nil, err
 	}
 	defer fifo.Close()
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	tmark("fifo, socketpair")
+	l, err := r.prepareInit(o.ConsoleSocket, s.Process.Terminal)
 	if err != nil {
 		return nil, err
 	}
-	parentSock, childSock := os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync-child")
-	defer parentSock.Close()
-	defer childSock.Close()
-
-	var console *os.File
-	if s.Process.Terminal {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("console socket: %w", err)
-		}
-		console, err = conn.(*net.UnixConn).File()
-		conn.Close()
-		if err != nil {
-			return nil, err
-		}
-		defer console.Close()
-	}
-
-	initPath := r.InitPath
-	if initPath == "" {
-		initPath = "/proc/self/exe"
-	}
-	tmark("fifo, socketpair")
-	exe, err := openInitBinary(initPath)
-	if err != nil {
-		return nil, fmt.Errorf("init binary: %w", err)
-	}
-	defer exe.Close()
-	args := r.InitArgs
-	if len(args) == 0 {
-		args = []string{"berth", "init"}
-	}
+	defer l.close()
+	parentSock, childSock, console, exe, args := l.parent, l.child, l.console, l.exe, l.args
 
 	extra := append([]*os.File{}, o.ExtraFiles...)
 	fdOf := func(f *os.File) int {
@@ -843,5 +814,60 @@ func initEnv(fds string) []string {
 func tmark(phase string) {
 	if os.Getenv("BERTH_RUNTIME_TIMING") != "" {
 		fmt.Fprintf(os.Stderr, "%8.2fms %s\n", float64(time.Since(traceStart).Microseconds())/1000, phase)
+	}
+}
+
+// initLaunch is what starting a `berth init` needs, for a create and an
+// exec alike: the sync socketpair, the console socket's connection (for a
+// terminal), the init binary to exec and its arguments.
+type initLaunch struct {
+	parent, child *os.File // the sync socketpair: this process's end, the init's
+	console       *os.File // connection to the console socket; nil without a terminal
+	exe           *os.File // the init binary (openInitBinary)
+	args          []string
+}
+
+// prepareInit opens what an init needs; close releases it all.
+func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunch, err error) {
+	l := &initLaunch{args: r.InitArgs}
+	defer func() {
+		if err != nil {
+			l.close()
+		}
+	}()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.parent, l.child = os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync-child")
+	if terminal {
+		conn, err := net.Dial("unix", consoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("console socket: %w", err)
+		}
+		l.console, err = conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	initPath := r.InitPath
+	if initPath == "" {
+		initPath = "/proc/self/exe"
+	}
+	if l.exe, err = openInitBinary(initPath); err != nil {
+		return nil, fmt.Errorf("init binary: %w", err)
+	}
+	if len(l.args) == 0 {
+		l.args = []string{"berth", "init"}
+	}
+	return l, nil
+}
+
+func (l *initLaunch) close() {
+	for _, f := range []*os.File{l.parent, l.child, l.console, l.exe} {
+		if f != nil {
+			f.Close()
+		}
 	}
 }
