@@ -298,7 +298,7 @@ func (a *archive) loadDocker(ctx context.Context) ([]LoadResult, error) {
 			return results, err
 		}
 		// A legacy "<hex>.json" config is named by its digest: hold it to it.
-		if base := strings.TrimSuffix(path.Base(e.Config), ".json"); fullIDRe.MatchString(base) && base != cfgDesc.Digest.Encoded() && !strings.HasPrefix(e.Config, "blobs/") {
+		if base := strings.TrimSuffix(path.Base(e.Config), ".json"); isFullID(base) && base != cfgDesc.Digest.Encoded() && !strings.HasPrefix(e.Config, "blobs/") {
 			return results, errdefs.Invalidf("archive config %s does not match its digest %s", e.Config, cfgDesc.Digest)
 		}
 		m := ocispec.Manifest{MediaType: MediaTypeDockerManifest, Config: cfgDesc}

@@ -5,7 +5,6 @@ package image
 
 import (
 	"errors"
-	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -60,12 +59,25 @@ func FamiliarName(name string) string {
 	return reference.FamiliarString(ref)
 }
 
-var (
-	fullIDRe   = regexp.MustCompile(`^(sha256:)?[a-f0-9]{64}$`)
-	idPrefixRe = regexp.MustCompile(`^(sha256:)?[a-f0-9]{1,64}$`)
-)
-
-func isFullID(s string) bool { return fullIDRe.MatchString(s) }
+// isFullID reports whether s is a whole image ID, with or without "sha256:".
+func isFullID(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	return len(s) == 64 && isLowerHex(s)
+}
 
 // isIDPrefix reports whether s may be (a prefix of) an image ID.
-func isIDPrefix(s string) bool { return idPrefixRe.MatchString(s) }
+func isIDPrefix(s string) bool {
+	s = strings.TrimPrefix(s, "sha256:")
+	return len(s) >= 1 && len(s) <= 64 && isLowerHex(s)
+}
+
+// isLowerHex reports whether s is made of [0-9a-f] only. (A regexp with a
+// counted repetition would be compiled at every start of the binary.)
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
