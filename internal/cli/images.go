@@ -215,6 +215,46 @@ func newRmiCommand(c *CLI) *cobra.Command {
 	return cmd
 }
 
+func newImportCommand(c *CLI) *cobra.Command {
+	var opts client.ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
+		Short: "Import the contents from a tarball to create a filesystem image",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var r io.Reader = cmd.InOrStdin()
+			if args[0] != "-" {
+				if strings.Contains(args[0], "://") {
+					return errdefs.Invalidf("import %s: berth imports a file or stdin, not a URL", args[0])
+				}
+				f, err := os.Open(args[0])
+				if err != nil {
+					return errdefs.Invalidf("import: %v", err)
+				}
+				defer f.Close()
+				r = f
+			}
+			if len(args) == 2 {
+				opts.Ref = args[1]
+			}
+			id, err := cl.ImageImport(cmd.Context(), r, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, id)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&opts.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	cmd.Flags().StringVarP(&opts.Message, "message", "m", "", "set commit message for imported image")
+	cmd.Flags().StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
+	return cmd
+}
+
 func newLoadCommand(c *CLI) *cobra.Command {
 	var input string
 	cmd := &cobra.Command{
