@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,37 +17,18 @@ import (
 
 // registryAuthFor reads the credentials docker's config.json
 // (~/.docker/config.json, or $DOCKER_CONFIG) keeps for the registry a
-// reference names, encoded for X-Registry-Auth ("" when there are none).
-func registryAuthFor(ref string) string {
-	host := "https://index.docker.io/v1/"
+// reference names, from its credential helper or its "auths" entry,
+// encoded for X-Registry-Auth ("" when there are none).
+func registryAuthFor(ref string) (string, error) {
+	host := defaultRegistry
 	if i := strings.IndexByte(ref, '/'); i > 0 && strings.ContainsAny(ref[:i], ".:") || strings.HasPrefix(ref, "localhost/") {
 		host = ref[:i]
 	}
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".docker")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	user, secret, err := credentialsFor(host)
 	if err != nil {
-		return ""
+		return "", err
 	}
-	var cfg struct {
-		Auths map[string]struct{ Auth string } `json:"auths"`
-	}
-	if json.Unmarshal(b, &cfg) != nil {
-		return ""
-	}
-	a, ok := cfg.Auths[host]
-	if !ok {
-		return ""
-	}
-	raw, err := base64.StdEncoding.DecodeString(a.Auth)
-	if err != nil {
-		return ""
-	}
-	user, pass, _ := strings.Cut(string(raw), ":")
-	return client.RegistryAuth(user, pass)
+	return encodeAuth(user, secret), nil
 }
 
 func newPullCommand(c *CLI) *cobra.Command {
@@ -70,7 +48,11 @@ func newPullCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, s)
 				}
 			}
-			if err := cl.ImagePull(cmd.Context(), args[0], platform, registryAuthFor(args[0]), line); err != nil {
+			auth, err := registryAuthFor(args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.ImagePull(cmd.Context(), args[0], platform, auth, line); err != nil {
 				return err
 			}
 			if quiet {
@@ -100,7 +82,11 @@ func newPushCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, s)
 				}
 			}
-			return cl.ImagePush(cmd.Context(), args[0], registryAuthFor(args[0]), line)
+			auth, err := registryAuthFor(args[0])
+			if err != nil {
+				return err
+			}
+			return cl.ImagePush(cmd.Context(), args[0], auth, line)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress verbose output")
