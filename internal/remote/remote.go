@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -265,27 +266,46 @@ func (r *Repository) resolve(ctx context.Context, tagOrDigest string) (ocispec.D
 // that, the ones after it (the next mirrors, the registry). The caller
 // verifies it (the content store's WriteBlob does).
 func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, _, err := r.FetchBlobFrom(ctx, desc, 0)
+	return rc, err
+}
+
+// FetchBlobFrom is FetchBlob from byte offset on, asked with an HTTP
+// Range: partial says the registry sent only the rest (206); otherwise
+// the body is the whole blob and the caller skips offset bytes.
+func (r *Repository) FetchBlobFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (_ io.ReadCloser, partial bool, _ error) {
 	for i := r.pos; ; i++ {
-		rc, err := r.at(i).fetchBlob(ctx, desc)
+		rc, partial, err := r.at(i).fetchBlob(ctx, desc, offset)
 		if err == nil || i >= len(r.mirrors) || ctx.Err() != nil {
-			return rc, err
+			return rc, partial, err
 		}
 		log.From(ctx).Info("registry mirror failed, trying the next", "mirror", r.mirrors[i], "blob", desc.Digest, "err", err)
 	}
 }
 
-func (r *Repository) fetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+func (r *Repository) fetchBlob(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, bool, error) {
 	resp, err := r.do(ctx, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
+		if err == nil && offset > 0 {
+			req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+		}
+		return req, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
+			resp.Body.Close()
+			return nil, false, fmt.Errorf("blob %s: the registry answered a range from %d with %q", desc.Digest, offset, resp.Header.Get("Content-Range"))
+		}
+		return resp.Body, true, nil
 	}
 	if err := statusError(resp, "blob "+desc.Digest.String()); err != nil {
 		resp.Body.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return resp.Body, nil
+	return resp.Body, false, nil
 }
 
 // BlobExists asks whether the repository has a blob (HEAD).
