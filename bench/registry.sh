@@ -9,7 +9,10 @@
 # (200 MB), made by berth and pushed to Debian's docker-registry on
 # 127.0.0.1. Cold pull: the image and its blobs are removed first.
 # Incremental pull: the same image plus one small layer, with the 200 MB
-# already present. Push: to a new repository of the same registry.
+# already present. Push: to a new repository of the same registry (blobs
+# mounted), and a full upload: each tool pushes the image it pulled itself
+# to a fresh, empty registry. Every layer is gzip'd OCI (the base is made
+# with berth import of a gzip'd tar), which podman 4.3.1 accepts.
 # podman and docker.io come from Debian (installed here when missing, never
 # in CI); Docker is measured through the system dockerd.
 set -euo pipefail
@@ -42,7 +45,22 @@ printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdir
 /usr/bin/docker-registry serve "$work/reg.yml" >"$work/reg.log" 2>&1 &
 reg_pid=$!
 
+# freshreg: starts an empty docker-registry; sets fresh (host:port) and
+# fresh_pid.
+freshreg() {
+  local p dir
+  p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d "$work/fresh.XXXXXX")
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$dir/reg" "$p" >"$dir/reg.yml"
+  /usr/bin/docker-registry serve "$dir/reg.yml" >"$dir/reg.log" 2>&1 &
+  fresh_pid=$!
+  fresh=127.0.0.1:$p
+  for _ in $(seq 200); do curl -sf "http://$fresh/v2/" >/dev/null && break; sleep 0.05; done
+}
+endreg() { kill "$fresh_pid" 2>/dev/null || true; wait "$fresh_pid" 2>/dev/null || true; fresh_pid=; }
+fresh_pid=
 cleanup() {
+  [ -z "$fresh_pid" ] || kill "$fresh_pid" 2>/dev/null || true
   "$berth" -H "unix://$sock" ps -aq 2>/dev/null | xargs -r "$berth" -H "unix://$sock" rm -f >/dev/null 2>&1 || true
   kill "$berth_pid" "$reg_pid" 2>/dev/null || true
   wait "$berth_pid" 2>/dev/null || true
@@ -61,9 +79,7 @@ D() { DOCKER_HOST="unix://$sock" docker "$@"; }
 rootfs=$work/rootfs
 mkdir -p "$rootfs/bin" && cp /bin/busybox "$rootfs/bin/busybox"
 for a in sh head cat true; do ln -f "$rootfs/bin/busybox" "$rootfs/bin/$a"; done
-tar -C "$rootfs" -c . | docker import - regbench-base >/dev/null
-docker save regbench-base | D load >/dev/null
-docker rmi regbench-base >/dev/null
+tar -C "$rootfs" -c . | gzip | B import - regbench-base >/dev/null
 img=regbench-base
 for i in 1 2 3 4; do
   B run --name "l$i" "$img" sh -c "head -c 52428800 /dev/urandom > /layer$i" >/dev/null
@@ -90,7 +106,7 @@ timed() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "n/a"; exit} printf "%.2f", ((NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2)/1000}'; }
 : >"$work/b.cold"; : >"$work/p.cold"; : >"$work/d.cold"; : >"$work/b.inc"; : >"$work/p.inc"; : >"$work/d.inc"
-: >"$work/b.push"; : >"$work/p.push"; : >"$work/d.push"
+: >"$work/b.push"; : >"$work/p.push"; : >"$work/d.push"; : >"$work/b.full"; : >"$work/p.full"; : >"$work/d.full"
 for ((i = 0; i < N; i++)); do
   say "round $((i + 1))/$N"
   # cold: nothing of the image present
@@ -112,6 +128,16 @@ for ((i = 0; i < N; i++)); do
   timed "$work/p.push" podman push --tls-verify=false "$reg/bench/podman$i:1"
   docker tag "$reg/bench/big:1" "$reg/bench/docker$i:1"
   timed "$work/d.push" docker push "$reg/bench/docker$i:1"
+  # full upload of the image each pulled itself, to an empty registry
+  freshreg; B tag "$reg/bench/big:1" "$fresh/bench/big:1"
+  timed "$work/b.full" B push "$fresh/bench/big:1"
+  B rmi "$fresh/bench/big:1" >/dev/null; endreg
+  freshreg; podman tag "$reg/bench/big:1" "$fresh/bench/big:1"
+  timed "$work/p.full" podman push --tls-verify=false "$fresh/bench/big:1"
+  podman rmi "$fresh/bench/big:1" >/dev/null 2>&1 || true; endreg
+  freshreg; docker tag "$reg/bench/big:1" "$fresh/bench/big:1"
+  timed "$work/d.full" docker push "$fresh/bench/big:1"
+  docker rmi "$fresh/bench/big:1" >/dev/null 2>&1 || true; endreg
 done
 {
   echo
@@ -124,4 +150,5 @@ done
   echo "| cold pull (s) | $(median <"$work/d.cold") | $(median <"$work/p.cold") | $(median <"$work/b.cold") |"
   echo "| incremental pull, one new small layer (s) | $(median <"$work/d.inc") | $(median <"$work/p.inc") | $(median <"$work/b.inc") |"
   echo "| push to a new repository of the same registry (blobs mounted) (s) | $(median <"$work/d.push") | $(median <"$work/p.push") | $(median <"$work/b.push") |"
+  echo "| push of all 200 MB to a fresh, empty registry (s) | $(median <"$work/d.full") | $(median <"$work/p.full") | $(median <"$work/b.full") |"
 } | tee -a "$OUT"

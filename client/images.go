@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/moby/moby/api/types/jsonstream"
 )
@@ -64,4 +65,57 @@ func readProgress(r io.Reader) ([]string, error) {
 			lines = append(lines, m.Status)
 		}
 	}
+}
+
+// ImportOptions tune ImageImport (`docker import`).
+type ImportOptions struct {
+	Ref      string   // repo[:tag] to name the image, "" for none
+	Message  string   // history comment
+	Changes  []string // Dockerfile instructions (CMD, ENV, ...)
+	Platform string   // os[/arch[/variant]], "" for the daemon's
+}
+
+// ImageImport makes a one-layer image from a root filesystem tarball
+// (plain or compressed) and returns its ID.
+func (c *Client) ImageImport(ctx context.Context, rootfs io.Reader, opts ImportOptions) (string, error) {
+	v, err := c.APIVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{"fromSrc": {"-"}}
+	if opts.Ref != "" {
+		q.Set("repo", opts.Ref)
+	}
+	if opts.Message != "" {
+		q.Set("message", opts.Message)
+	}
+	if opts.Platform != "" {
+		q.Set("platform", opts.Platform)
+	}
+	for _, ch := range opts.Changes {
+		q.Add("changes", ch)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+v+"/images/create?"+q.Encode(), rootfs)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", c.connectError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", responseError(resp)
+	}
+	lines, err := readProgress(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "sha256:") {
+			return strings.TrimSpace(l), nil
+		}
+	}
+	return "", errors.New("import: the daemon sent no image ID")
 }

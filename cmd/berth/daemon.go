@@ -43,6 +43,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.ExecRoot, "exec-root", cfg.ExecRoot, "root directory of runtime state")
 	f.StringSliceVarP(&cfg.Hosts, "host", "H", cfg.Hosts, "daemon socket(s) to listen on")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry (host:port) to reach over plain HTTP")
+	f.StringArrayVar(&cfg.RegistryMirrors, "registry-mirror", nil, "preferred Docker Hub mirror (URL); repeat for more, tried in order")
 	f.BoolVarP(&debug, "debug", "D", false, "enable debug logging")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&cfg.HostNetNS, "host-netns", "", "network namespace (a path) to put bridges, rules and DNS in instead of the daemon's own (tests)")

@@ -65,7 +65,7 @@ func NewRootCommand() *cobra.Command {
 		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
 		newInfoCommand(c), newContainerCommand(c), newExecCommand(c), newBuildCommand(c),
 		newPullCommand(c), newPushCommand(c), newImagesCommand(c), newTagCommand(c), newRmiCommand(c),
-		newLoadCommand(c), newSaveCommand(c), newLoginCommand(c), newLogoutCommand(c),
+		newLoadCommand(c), newImportCommand(c), newSaveCommand(c), newLoginCommand(c), newLogoutCommand(c),
 	)
 	root.AddCommand(extraCommands(c)...) // extras.go
 	return root

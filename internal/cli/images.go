@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,37 +17,18 @@ import (
 
 // registryAuthFor reads the credentials docker's config.json
 // (~/.docker/config.json, or $DOCKER_CONFIG) keeps for the registry a
-// reference names, encoded for X-Registry-Auth ("" when there are none).
-func registryAuthFor(ref string) string {
-	host := "https://index.docker.io/v1/"
+// reference names, from its credential helper or its "auths" entry,
+// encoded for X-Registry-Auth ("" when there are none).
+func registryAuthFor(ref string) (string, error) {
+	host := defaultRegistry
 	if i := strings.IndexByte(ref, '/'); i > 0 && strings.ContainsAny(ref[:i], ".:") || strings.HasPrefix(ref, "localhost/") {
 		host = ref[:i]
 	}
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".docker")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	user, secret, err := credentialsFor(host)
 	if err != nil {
-		return ""
+		return "", err
 	}
-	var cfg struct {
-		Auths map[string]struct{ Auth string } `json:"auths"`
-	}
-	if json.Unmarshal(b, &cfg) != nil {
-		return ""
-	}
-	a, ok := cfg.Auths[host]
-	if !ok {
-		return ""
-	}
-	raw, err := base64.StdEncoding.DecodeString(a.Auth)
-	if err != nil {
-		return ""
-	}
-	user, pass, _ := strings.Cut(string(raw), ":")
-	return client.RegistryAuth(user, pass)
+	return encodeAuth(user, secret), nil
 }
 
 func newPullCommand(c *CLI) *cobra.Command {
@@ -70,7 +48,11 @@ func newPullCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, s)
 				}
 			}
-			if err := cl.ImagePull(cmd.Context(), args[0], platform, registryAuthFor(args[0]), line); err != nil {
+			auth, err := registryAuthFor(args[0])
+			if err != nil {
+				return err
+			}
+			if err := cl.ImagePull(cmd.Context(), args[0], platform, auth, line); err != nil {
 				return err
 			}
 			if quiet {
@@ -100,7 +82,11 @@ func newPushCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, s)
 				}
 			}
-			return cl.ImagePush(cmd.Context(), args[0], registryAuthFor(args[0]), line)
+			auth, err := registryAuthFor(args[0])
+			if err != nil {
+				return err
+			}
+			return cl.ImagePush(cmd.Context(), args[0], auth, line)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress verbose output")
@@ -212,6 +198,46 @@ func newRmiCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force removal of the image")
+	return cmd
+}
+
+func newImportCommand(c *CLI) *cobra.Command {
+	var opts client.ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
+		Short: "Import the contents from a tarball to create a filesystem image",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var r io.Reader = cmd.InOrStdin()
+			if args[0] != "-" {
+				if strings.Contains(args[0], "://") {
+					return errdefs.Invalidf("import %s: berth imports a file or stdin, not a URL", args[0])
+				}
+				f, err := os.Open(args[0])
+				if err != nil {
+					return errdefs.Invalidf("import: %v", err)
+				}
+				defer f.Close()
+				r = f
+			}
+			if len(args) == 2 {
+				opts.Ref = args[1]
+			}
+			id, err := cl.ImageImport(cmd.Context(), r, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, id)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&opts.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	cmd.Flags().StringVarP(&opts.Message, "message", "m", "", "set commit message for imported image")
+	cmd.Flags().StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
 	return cmd
 }
 

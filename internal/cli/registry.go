@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,9 +87,7 @@ func newLoginCommand(c *CLI) *cobra.Command {
 			if err := cl.RegistryLogin(cmd.Context(), server, user, password); err != nil {
 				return err
 			}
-			if err := editAuths(func(a map[string]any) {
-				a[server] = map[string]any{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
-			}); err != nil {
+			if err := storeCredentials(server, user, password); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.out, "Login Succeeded")
@@ -113,7 +110,7 @@ func newLogoutCommand(c *CLI) *cobra.Command {
 			if len(args) == 1 {
 				server = args[0]
 			}
-			if err := editAuths(func(a map[string]any) { delete(a, server) }); err != nil {
+			if err := eraseCredentials(server); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.out, "Removing login credentials for %s\n", server)

@@ -191,6 +191,16 @@ func imageConfig(cfg *container.Config) *dockerspec.DockerOCIImageConfig {
 	return out
 }
 
+// ImageConfigFromChanges is the run configuration `docker import
+// --change` lines make (Invalid for a line ApplyChanges refuses).
+func ImageConfigFromChanges(changes []string) (*dockerspec.DockerOCIImageConfig, error) {
+	cfg := &container.Config{}
+	if err := ApplyChanges(cfg, changes); err != nil {
+		return nil, err
+	}
+	return imageConfig(cfg), nil
+}
+
 // ApplyChanges applies `docker commit --change` (and `import --change`)
 // Dockerfile instructions to cfg: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL,
 // ONBUILD, USER, VOLUME, WORKDIR, STOPSIGNAL, SHELL.

@@ -123,9 +123,16 @@ func (s *Server) routeImages(b ImageBackend) {
 			report := image.PruneReport{ImagesDeleted: deleteResponses(items), SpaceReclaimed: uint64(freed)}
 			return writeJSON(w, http.StatusOK, report)
 		case name == "create":
+			if r.URL.Query().Has("fromSrc") {
+				ib, ok := b.(ImportBackend)
+				if !ok {
+					return errdefs.NotImplemented(errors.New("import is not available"))
+				}
+				return s.importImage(w, r, ib)
+			}
 			rb, ok := b.(RegistryBackend)
 			if !ok || r.URL.Query().Get("fromImage") == "" {
-				return errdefs.NotImplemented(errors.New("importing (fromSrc) is not implemented yet; load an archive with docker load"))
+				return errdefs.Invalidf("image create needs fromImage (pull) or fromSrc (import)")
 			}
 			return s.pull(w, r, rb)
 		case strings.HasSuffix(name, "/push"):

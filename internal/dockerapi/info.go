@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
 	berthc "github.com/berth/berth/internal/container"
@@ -59,6 +61,19 @@ func (s *Server) info(ctx context.Context) system.Info {
 		DefaultRuntime:     "berth",
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 		Warnings:           []string{},
+	}
+	mirrors := append([]string{}, s.cfg.RegistryMirrors...)
+	in.RegistryConfig = &registry.ServiceConfig{
+		IndexConfigs: map[string]*registry.IndexInfo{"docker.io": {Name: "docker.io", Mirrors: mirrors, Secure: true, Official: true}},
+		Mirrors:      mirrors,
+		// Loopback registries are reached over plain HTTP, as dockerd's
+		// default 127.0.0.0/8.
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+	}
+	for _, h := range s.cfg.InsecureRegistries {
+		if _, ok := in.RegistryConfig.IndexConfigs[h]; !ok {
+			in.RegistryConfig.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}}
+		}
 	}
 	if s.cfg.Containers != nil {
 		all, _ := s.cfg.Containers.List(ctx, berthc.ListOptions{All: true})

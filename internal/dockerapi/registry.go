@@ -60,6 +60,7 @@ func (s *Server) repository(ref string, creds remote.Credentials) (*remote.Repos
 	c := remote.New(remote.Options{
 		Credentials: func(string) remote.Credentials { return creds },
 		Insecure:    s.cfg.InsecureRegistries,
+		Mirrors:     s.cfg.RegistryMirrors,
 	})
 	return c.Repository(named), nil
 }

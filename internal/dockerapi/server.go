@@ -40,6 +40,9 @@ type Config struct {
 	Networks NetworkBackend
 	// InsecureRegistries are reached over plain HTTP (besides loopback).
 	InsecureRegistries []string
+	// RegistryMirrors are Docker Hub mirrors (validated URLs), tried in
+	// order before the Hub itself for pulls.
+	RegistryMirrors []string
 }
 
 // handlerFunc is an API handler: it writes a response, or returns an error

@@ -33,6 +33,7 @@ import (
 	"github.com/berth/berth/internal/metadata"
 	"github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/pid1/payload"
+	"github.com/berth/berth/internal/remote"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	// InsecureRegistries are reached over plain HTTP (loopback ones
 	// always are), as dockerd's --insecure-registry.
 	InsecureRegistries []string
+	// RegistryMirrors are Docker Hub mirrors tried in order before
+	// registry-1.docker.io, as dockerd's --registry-mirror.
+	RegistryMirrors []string
 }
 
 // DefaultConfig returns the defaults dockerd users expect, berth-named.
@@ -85,6 +89,13 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	}
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = []string{api.DefaultHost}
+	}
+	for i, m := range cfg.RegistryMirrors {
+		v, err := remote.ValidateMirror(m, cfg.InsecureRegistries)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RegistryMirrors[i] = v
 	}
 	e := &Engine{cfg: cfg}
 	defer func() {
@@ -176,6 +187,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Builder:            builder,
 			Networks:           netAPI,
 			InsecureRegistries: cfg.InsecureRegistries,
+			RegistryMirrors:    cfg.RegistryMirrors,
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,27 +23,48 @@ import (
 
 // ImportOptions tunes Import (`docker import`).
 type ImportOptions struct {
-	Ref     string                           // name to give the image, "" for none
-	Config  *dockerspec.DockerOCIImageConfig // run configuration (--change), nil for none
-	Message string                           // history comment (--message)
+	Ref      string                           // name to give the image, "" for none
+	Config   *dockerspec.DockerOCIImageConfig // run configuration (--change), nil for none
+	Message  string                           // history comment (--message)
+	Platform *ocispec.Platform                // the image's platform, nil for the store's
 }
 
 // Import makes a one-layer image from a root filesystem tarball (plain,
-// gzip or zstd) read from r.
-func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*Image, error) {
+// gzip or zstd, stored as given) read from r. The layer goes through the
+// same unpack as a pulled one. On failure nothing is named and the blobs
+// and snapshot it added are removed.
+func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (_ *Image, err error) {
 	if err := checkName(opts.Ref); err != nil {
 		return nil, err
 	}
+	platform := s.cfg.Platform
+	if opts.Platform != nil {
+		platform = *opts.Platform
+	}
+	if platform.OS != "linux" {
+		return nil, errdefs.Invalidf("import: operating system %q is not supported (only linux)", platform.OS)
+	}
 	s.gcMu.RLock()
 	defer s.gcMu.RUnlock()
-	ldesc, diffID, err := s.writeLayerBlob(ctx, r)
+	var added []digest.Digest // blobs this import wrote, removed if it fails
+	defer func() {
+		if err != nil {
+			for _, d := range added {
+				s.cfg.Content.Delete(context.WithoutCancel(ctx), d)
+			}
+		}
+	}()
+	ldesc, diffID, fresh, err := s.writeLayerBlob(ctx, r)
+	if fresh {
+		added = append(added, ldesc.Digest)
+	}
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
 	cfg := dockerspec.DockerOCIImage{Image: ocispec.Image{
 		Created:  &now,
-		Platform: ocispec.Platform{OS: s.cfg.Platform.OS, Architecture: s.cfg.Platform.Architecture, Variant: s.cfg.Platform.Variant},
+		Platform: ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant},
 		RootFS:   ocispec.RootFS{Type: "layers"},
 	}}
 	if opts.Config != nil {
@@ -53,7 +75,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (*I
 		comment = "Imported from -"
 	}
 	cfg.History = []ocispec.History{{Created: &now, Comment: comment}}
-	return s.writeImage(ctx, &cfg, nil, ldesc, diffID, opts.Ref)
+	img, blobs, err := s.writeImageOpts(ctx, &cfg, nil, ldesc, diffID, opts.Ref, CreateOptions{Platform: opts.Platform})
+	added = append(added, blobs...)
+	return img, err
 }
 
 // CommitOptions tunes Commit (`docker commit`).
@@ -144,37 +168,54 @@ func (s *Store) tempDir() string {
 }
 
 // writeLayerBlob stores a layer tarball as it is (compressed or not) and
-// returns its descriptor and diff ID.
-func (s *Store) writeLayerBlob(ctx context.Context, r io.Reader) (ocispec.Descriptor, digest.Digest, error) {
+// returns its descriptor and diff ID; fresh says the content store did not
+// have the blob before (the caller removes it if it fails later). A blob
+// that is not a (compressed) tar is Invalid.
+func (s *Store) writeLayerBlob(ctx context.Context, r io.Reader) (desc ocispec.Descriptor, diffID digest.Digest, fresh bool, err error) {
 	w, err := s.cfg.Content.Writer(ctx, "import-"+randomSuffix(), "", -1)
 	if err != nil {
-		return ocispec.Descriptor{}, "", err
+		return ocispec.Descriptor{}, "", false, err
 	}
 	defer w.Close()
 	if _, err := io.Copy(w, r); err != nil {
-		return ocispec.Descriptor{}, "", fmt.Errorf("read layer: %w", err)
+		return ocispec.Descriptor{}, "", false, fmt.Errorf("read layer: %w", err)
 	}
-	desc := ocispec.Descriptor{Digest: w.Digest(), Size: w.Offset()}
+	desc = ocispec.Descriptor{Digest: w.Digest(), Size: w.Offset()}
 	if err := w.Commit(ctx); err != nil && !errors.Is(err, content.ErrExists) {
-		return desc, "", err
+		return desc, "", false, err
+	} else if err == nil {
+		fresh = true
 	}
-	// Second pass: the diff ID (unpacking checks it is a tar).
+	// Second pass: the diff ID, reading it as a tar on the way.
 	rc, err := s.cfg.Content.Open(ctx, desc.Digest)
 	if err != nil {
-		return desc, "", err
+		return desc, "", fresh, err
 	}
 	defer rc.Close()
 	dr, comp, err := layer.Decompress(rc)
 	if err != nil {
-		return desc, "", errdefs.Invalidf("layer: %v", err)
+		return desc, "", fresh, errdefs.Invalidf("layer: %v", err)
 	}
 	defer dr.Close()
 	h := digest.Canonical.Digester()
-	if _, err := io.Copy(h.Hash(), dr); err != nil {
-		return desc, "", errdefs.Invalidf("layer: %v", err)
+	tr := tar.NewReader(io.TeeReader(dr, h.Hash()))
+	if desc.Size == 0 {
+		return desc, "", fresh, errdefs.Invalidf("layer is empty: no tarball was sent")
+	}
+	for {
+		_, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return desc, "", fresh, errdefs.Invalidf("layer is not a tar archive: %v", err)
+		}
+	}
+	if _, err := io.Copy(h.Hash(), dr); err != nil { // the end-of-archive padding
+		return desc, "", fresh, errdefs.Invalidf("layer: %v", err)
 	}
 	desc.MediaType = comp.OCIMediaType()
-	return desc, h.Digest(), nil
+	return desc, h.Digest(), fresh, nil
 }
 
 // writeLayerBlobCompressed gzips the layer tar read from r into the content
@@ -207,15 +248,35 @@ func (s *Store) writeLayerBlobCompressed(ctx context.Context, r io.Reader) (ocis
 // writeImage stores config (with diffID appended to its rootfs) and a
 // manifest of parentLayers + ldesc, then creates the image named ref.
 func (s *Store) writeImage(ctx context.Context, cfg *dockerspec.DockerOCIImage, parentLayers []ocispec.Descriptor, ldesc ocispec.Descriptor, diffID digest.Digest, ref string) (*Image, error) {
+	img, _, err := s.writeImageOpts(ctx, cfg, parentLayers, ldesc, diffID, ref, CreateOptions{})
+	return img, err
+}
+
+// writeImageOpts is writeImage with create options; it also returns the
+// blobs (config, manifest) it added to the content store.
+func (s *Store) writeImageOpts(ctx context.Context, cfg *dockerspec.DockerOCIImage, parentLayers []ocispec.Descriptor, ldesc ocispec.Descriptor, diffID digest.Digest, ref string, opts CreateOptions) (*Image, []digest.Digest, error) {
+	var added []digest.Digest
+	put := func(data []byte, mediaType string) (ocispec.Descriptor, error) {
+		desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+		_, err := s.cfg.Content.Info(ctx, desc.Digest)
+		had := err == nil
+		if err := s.cfg.Content.WriteBlob(ctx, bytesReader(data), desc); err != nil {
+			return desc, err
+		}
+		if !had {
+			added = append(added, desc.Digest)
+		}
+		return desc, nil
+	}
 	cfg.RootFS.Type = "layers"
 	cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
 	cdata, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, err
+		return nil, added, err
 	}
-	cdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cdata), Size: int64(len(cdata))}
-	if err := s.cfg.Content.WriteBlob(ctx, bytesReader(cdata), cdesc); err != nil {
-		return nil, err
+	cdesc, err := put(cdata, ocispec.MediaTypeImageConfig)
+	if err != nil {
+		return nil, added, err
 	}
 	m := ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
@@ -225,17 +286,18 @@ func (s *Store) writeImage(ctx context.Context, cfg *dockerspec.DockerOCIImage, 
 	}
 	mdata, err := json.Marshal(m)
 	if err != nil {
-		return nil, err
+		return nil, added, err
 	}
-	mdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mdata), Size: int64(len(mdata))}
-	if err := s.cfg.Content.WriteBlob(ctx, bytesReader(mdata), mdesc); err != nil {
-		return nil, err
+	mdesc, err := put(mdata, ocispec.MediaTypeImageManifest)
+	if err != nil {
+		return nil, added, err
 	}
 	var names []string
 	if ref != "" {
 		names = []string{ref}
 	}
-	return s.create(ctx, mdesc, names, CreateOptions{})
+	img, err := s.create(ctx, mdesc, names, opts)
+	return img, added, err
 }
 
 // checkName validates a name to give a new image ("" is none).

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"os"
@@ -43,8 +44,32 @@ func TestImport(t *testing.T) {
 	if _, _, sn := counts(t, s); sn != 1 {
 		t.Fatalf("%d snapshots", sn)
 	}
-	if _, err := s.Import(ctx, bytes.NewReader([]byte("not a tarball at all, just text........")), ImportOptions{}); !errors.Is(err, errdefs.ErrInvalid) {
-		t.Fatalf("import of garbage: %v", err)
+	// A failed import names nothing and leaves no blob or snapshot.
+	var escape bytes.Buffer
+	tw := tar.NewWriter(&escape)
+	tw.WriteHeader(&tar.Header{Name: "../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	images, blobs, snaps := counts(t, s)
+	for name, tc := range map[string]struct {
+		data []byte
+		opts ImportOptions
+	}{
+		"garbage":     {[]byte("not a tarball at all, just text........"), ImportOptions{Ref: "failed:1"}},
+		"big garbage": {bytes.Repeat([]byte("not a tar "), 1000), ImportOptions{Ref: "failed:1"}},
+		"empty":       {nil, ImportOptions{Ref: "failed:1"}},
+		"escape":      {escape.Bytes(), ImportOptions{Ref: "failed:1"}},
+		"windows":     {plain.Bytes(), ImportOptions{Ref: "failed:1", Platform: &ocispec.Platform{OS: "windows", Architecture: "amd64"}}},
+	} {
+		if _, err := s.Import(ctx, bytes.NewReader(tc.data), tc.opts); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("import of %s: %v, want Invalid", name, err)
+		}
+		if i, b, sn := counts(t, s); i != images || b != blobs || sn != snaps {
+			t.Errorf("import of %s left images/blobs/snapshots %d/%d/%d, had %d/%d/%d", name, i, b, sn, images, blobs, snaps)
+		}
+		if _, _, err := s.Resolve(ctx, "failed:1"); err == nil {
+			t.Errorf("import of %s named the image", name)
+		}
 	}
 	if _, err := s.Import(ctx, bytes.NewReader(plain.Bytes()), ImportOptions{Ref: "Bad Name"}); !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("bad name: %v", err)

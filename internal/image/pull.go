@@ -12,6 +12,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/remote"
 )
@@ -134,18 +135,44 @@ func (s *Store) fetchLayers(ctx context.Context, repo *remote.Repository, layers
 }
 
 // fetchBlob streams one blob from the registry into the content store,
-// which verifies its digest and size before committing it.
+// which verifies its digest and size before committing it. A pull that
+// was interrupted (a failed fetch, a killed daemon) left its ingest: the
+// rest is asked for with a Range from where it stopped.
 func (s *Store) fetchBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, onRead func(int64)) error {
-	rc, err := repo.FetchBlob(ctx, desc)
+	w, err := s.cfg.Content.Writer(ctx, "write-"+desc.Digest.String(), desc.Digest, desc.Size)
+	if errors.Is(err, content.ErrExists) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	offset := w.Offset()
+	rc, partial, err := repo.FetchBlobFrom(ctx, desc, offset)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	var r io.Reader = rc
-	if onRead != nil {
-		r = &countingProgress{r: rc, fn: onRead}
+	if offset > 0 && !partial {
+		// The registry sent it all: skip what the ingest has.
+		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
+			return fmt.Errorf("blob %s: skip resumed data: %w", desc.Digest, err)
+		}
 	}
-	return s.cfg.Content.WriteBlob(ctx, r, desc)
+	if onRead != nil {
+		r = &countingProgress{r: r, fn: func(n int64) { onRead(offset + n) }}
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		if errors.Is(err, errdefs.ErrInvalid) {
+			w.Abort() // not this blob: nothing worth resuming
+		}
+		return fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if err := w.Commit(ctx); err != nil && !errors.Is(err, content.ErrExists) {
+		return err
+	}
+	return nil
 }
 
 // fetchingReader reads small blobs (manifests, indexes, configs) from the

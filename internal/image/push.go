@@ -2,7 +2,9 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"sync"
 
 	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -48,16 +50,17 @@ func (s *Store) Push(ctx context.Context, ref string, repo *remote.Repository, p
 			break
 		}
 	}
-	blobs := append(append([]ocispec.Descriptor{}, m.Layers...), m.Config)
-	for _, b := range blobs {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pushOne := func(b ocispec.Descriptor) error {
 		id := shortDigest(b.Digest)
 		has, err := repo.BlobExists(ctx, b.Digest)
 		if err != nil {
-			return ocispec.Descriptor{}, err
+			return err
 		}
 		if has {
 			progress(id, "Layer already exists", 0, 0)
-			continue
+			return nil
 		}
 		progress(id, "Preparing", 0, 0)
 		open := func() (io.ReadCloser, error) {
@@ -69,13 +72,23 @@ func (s *Store) Push(ctx context.Context, ref string, repo *remote.Repository, p
 		}
 		mounted, err := repo.PushBlob(ctx, b, open, mountFrom)
 		if err != nil {
-			return ocispec.Descriptor{}, err
+			return err
 		}
 		if mounted {
 			progress(id, "Mounted from "+mountFrom, 0, 0)
-			continue
+			return nil
 		}
 		progress(id, "Pushed", 0, 0)
+		return nil
+	}
+	// Layers go pushConcurrency at a time; the config after them, and the
+	// manifest last, so the registry never holds a manifest whose blobs
+	// it lacks.
+	if err := pushAll(ctx, cancel, m.Layers, pushOne); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := pushOne(m.Config); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	target := img.Target
 	if target.MediaType == "" { // images made here record it in the manifest only
@@ -94,4 +107,44 @@ func (s *Store) Push(ctx context.Context, ref string, repo *remote.Repository, p
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// pushConcurrency bounds the layers uploaded at once.
+const pushConcurrency = 3
+
+// pushAll runs push for every blob, pushConcurrency at a time, and returns
+// the first error; cancel (of the ctx push's requests use) stops the
+// others.
+func pushAll(ctx context.Context, cancel context.CancelFunc, blobs []ocispec.Descriptor, push func(ocispec.Descriptor) error) error {
+	sem := make(chan struct{}, pushConcurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, b := range blobs {
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := push(b); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("layer %s: %w", b.Digest, err)
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -24,6 +25,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/log"
 )
 
 // Media types a manifest GET accepts, newest first.
@@ -50,6 +52,11 @@ type Options struct {
 	// Insecure lists registries (host[:port]) reached over plain HTTP
 	// besides loopback ones.
 	Insecure []string
+	// Mirrors are Docker Hub mirrors ("https://mirror.example/"), tried
+	// in order before registry-1.docker.io when pulling a docker.io
+	// reference, as dockerd's --registry-mirror. Check them with
+	// ValidateMirror.
+	Mirrors []string
 	// Transport is the HTTP transport (nil: http.DefaultTransport).
 	Transport http.RoundTripper
 }
@@ -80,6 +87,13 @@ type Repository struct {
 	api    string // scheme://host of the API
 	name   string // path in the registry ("library/busybox")
 	scopes []string
+	// mirrors are the API bases of Docker Hub mirrors, tried before api
+	// by Resolve and FetchBlob (pulls only).
+	mirrors []string
+	// pos is the endpoint (an index of mirrors, len(mirrors) for api)
+	// Resolve got its answer from; blobs are fetched from there first,
+	// then from the ones after it. Set before any concurrent use.
+	pos int
 }
 
 // Repository returns the repository a reference names.
@@ -94,7 +108,40 @@ func (c *Client) Repository(ref reference.Named) *Repository {
 		scheme = "http"
 	}
 	name := reference.Path(ref)
-	return &Repository{c: c, host: host, api: scheme + "://" + apiHost, name: name, scopes: []string{"repository:" + name + ":pull"}}
+	r := &Repository{c: c, host: host, api: scheme + "://" + apiHost, name: name, scopes: []string{"repository:" + name + ":pull"}}
+	if host == "docker.io" {
+		for _, m := range c.opts.Mirrors {
+			r.mirrors = append(r.mirrors, strings.TrimSuffix(m, "/"))
+		}
+	}
+	return r
+}
+
+// ValidateMirror checks a registry mirror URL as dockerd does (http or
+// https, no credentials, query or fragment) and returns it with one
+// trailing slash. Plain HTTP is allowed only for loopback hosts and the
+// insecure registries, as for registries themselves.
+func ValidateMirror(val string, insecure []string) (string, error) {
+	u, err := url.Parse(val)
+	if err != nil {
+		return "", errdefs.Invalidf("invalid mirror: %q is not a valid URI", val)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errdefs.Invalidf("invalid mirror: unsupported scheme %q in %q (use http:// or https://)", u.Scheme, val)
+	}
+	if u.Host == "" {
+		return "", errdefs.Invalidf("invalid mirror: %q has no host", val)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", errdefs.Invalidf("invalid mirror: query or fragment at end of the URI %q", val)
+	}
+	if u.User != nil {
+		return "", errdefs.Invalidf("invalid mirror: username/password not allowed in URI %q", u.Redacted())
+	}
+	if u.Scheme == "http" && !(&Client{opts: Options{Insecure: insecure}}).plainHTTP(u.Host) {
+		return "", errdefs.Invalidf("invalid mirror: %s is plain HTTP, which berth uses only for loopback hosts and --insecure-registry ones: use https:// or add --insecure-registry %s", val, u.Host)
+	}
+	return strings.TrimSuffix(val, "/") + "/", nil
 }
 
 // plainHTTP says whether host is reached over HTTP: loopback hosts and the
@@ -120,6 +167,27 @@ func (c *Client) plainHTTP(host string) bool {
 func (r *Repository) ForPush() *Repository {
 	cp := *r
 	cp.scopes = []string{"repository:" + r.name + ":pull,push"}
+	cp.mirrors, cp.pos = nil, 0 // mirrors are for pulls only
+	return &cp
+}
+
+// Mirror is the mirror Resolve got its answer from ("" when the registry
+// itself answered).
+func (r *Repository) Mirror() string {
+	if r.pos >= len(r.mirrors) {
+		return ""
+	}
+	return r.mirrors[r.pos] + "/"
+}
+
+// at is r reaching the API through endpoint i of the mirrors followed by
+// the registry itself.
+func (r *Repository) at(i int) *Repository {
+	if i >= len(r.mirrors) {
+		return r
+	}
+	cp := *r
+	cp.api = r.mirrors[i]
 	return &cp
 }
 
@@ -131,7 +199,23 @@ func (r *Repository) Name() string { return r.name }
 
 // Resolve fetches the manifest or index that tag or digest names and
 // returns its descriptor and bytes, verified against a digest reference.
+// A Docker Hub repository asks its mirrors first, in order, and the
+// registry when none answers; the endpoint that answered is where
+// FetchBlob goes first.
 func (r *Repository) Resolve(ctx context.Context, tagOrDigest string) (ocispec.Descriptor, []byte, error) {
+	for i := 0; ; i++ {
+		desc, body, err := r.at(i).resolve(ctx, tagOrDigest)
+		if err == nil || i >= len(r.mirrors) || ctx.Err() != nil {
+			if err == nil {
+				r.pos = i
+			}
+			return desc, body, err
+		}
+		log.From(ctx).Info("registry mirror failed, trying the next", "mirror", r.mirrors[i], "err", err)
+	}
+}
+
+func (r *Repository) resolve(ctx context.Context, tagOrDigest string) (ocispec.Descriptor, []byte, error) {
 	req := func() (*http.Request, error) {
 		q, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("manifests", tagOrDigest), nil)
 		if err == nil {
@@ -178,20 +262,50 @@ func (r *Repository) Resolve(ctx context.Context, tagOrDigest string) (ocispec.D
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body))}, body, nil
 }
 
-// FetchBlob streams a blob. The caller verifies it (the content store's
-// WriteBlob does).
+// FetchBlob streams a blob, from the endpoint Resolve used and, failing
+// that, the ones after it (the next mirrors, the registry). The caller
+// verifies it (the content store's WriteBlob does).
 func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, _, err := r.FetchBlobFrom(ctx, desc, 0)
+	return rc, err
+}
+
+// FetchBlobFrom is FetchBlob from byte offset on, asked with an HTTP
+// Range: partial says the registry sent only the rest (206); otherwise
+// the body is the whole blob and the caller skips offset bytes.
+func (r *Repository) FetchBlobFrom(ctx context.Context, desc ocispec.Descriptor, offset int64) (_ io.ReadCloser, partial bool, _ error) {
+	for i := r.pos; ; i++ {
+		rc, partial, err := r.at(i).fetchBlob(ctx, desc, offset)
+		if err == nil || i >= len(r.mirrors) || ctx.Err() != nil {
+			return rc, partial, err
+		}
+		log.From(ctx).Info("registry mirror failed, trying the next", "mirror", r.mirrors[i], "blob", desc.Digest, "err", err)
+	}
+}
+
+func (r *Repository) fetchBlob(ctx context.Context, desc ocispec.Descriptor, offset int64) (io.ReadCloser, bool, error) {
 	resp, err := r.do(ctx, func() (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url("blobs", desc.Digest.String()), nil)
+		if err == nil && offset > 0 {
+			req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+		}
+		return req, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(offset, 10)+"-") {
+			resp.Body.Close()
+			return nil, false, fmt.Errorf("blob %s: the registry answered a range from %d with %q", desc.Digest, offset, resp.Header.Get("Content-Range"))
+		}
+		return resp.Body, true, nil
 	}
 	if err := statusError(resp, "blob "+desc.Digest.String()); err != nil {
 		resp.Body.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return resp.Body, nil
+	return resp.Body, false, nil
 }
 
 // BlobExists asks whether the repository has a blob (HEAD).
@@ -304,7 +418,7 @@ func (r *Repository) url(kind, ref string) string {
 // with the host's credentials, or Bearer with a token fetched from the
 // challenge's realm.
 func (r *Repository) do(ctx context.Context, mk func() (*http.Request, error)) (*http.Response, error) {
-	key := r.host + " " + strings.Join(r.scopes, " ")
+	key := r.api + " " + strings.Join(r.scopes, " ")
 	for attempt := 0; ; attempt++ {
 		req, err := mk()
 		if err != nil {

@@ -148,17 +148,25 @@ func TestDockerPushPull(t *testing.T) {
 }
 
 // slowProxy fronts a registry and sends blob bodies slowly (64 KiB every
-// 20 ms); started is closed once a layer is in flight.
-func slowProxy(t *testing.T, registry string) (host string, started <-chan struct{}) {
+// 20 ms); started is closed once a layer is in flight; ranges returns the
+// Range headers of the blob requests so far.
+func slowProxy(t *testing.T, registry string) (host string, started <-chan struct{}, ranges func() []string) {
 	t.Helper()
 	ch := make(chan struct{})
 	var once sync.Once
+	var mu sync.Mutex
+	var seen []string
 	target, _ := url.Parse("http://" + registry)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
 			rp.ServeHTTP(w, r)
 			return
+		}
+		if h := r.Header.Get("Range"); h != "" {
+			mu.Lock()
+			seen = append(seen, h)
+			mu.Unlock()
 		}
 		rec := httptest.NewRecorder()
 		rp.ServeHTTP(rec, r)
@@ -181,19 +189,23 @@ func slowProxy(t *testing.T, registry string) (host string, started <-chan struc
 		}
 	}))
 	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), ch
+	return strings.TrimPrefix(srv.URL, "http://"), ch, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
 }
 
 // TestKillDaemonMidPull: kill -9 the daemon while a layer is being pulled;
 // after a restart nothing is named, no mount is left, and pulling again
-// completes and runs.
+// resumes the half-fetched layer with a Range request, completes and runs.
 func TestKillDaemonMidPull(t *testing.T) {
 	requireDockerCLI(t)
 	testutil.RequireRoot(t)
 	reg, _ := startRegistry(t)
 	d := testutil.StartDaemon(t)
 	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
-	host, started := slowProxy(t, reg)
+	host, started, ranges := slowProxy(t, reg)
 	ref := host + "/slow/bb:1"
 	must(t, d, "tag", "busybox", ref)
 	must(t, d, "push", ref)
@@ -218,6 +230,13 @@ func TestKillDaemonMidPull(t *testing.T) {
 	}
 	if out := must(t, d, "pull", ref); !strings.Contains(out, "Downloaded newer image") {
 		t.Fatalf("retried pull:\n%s", out)
+	}
+	resumed := false
+	for _, h := range ranges() {
+		resumed = resumed || strings.HasPrefix(h, "bytes=") && !strings.HasPrefix(h, "bytes=0-")
+	}
+	if !resumed {
+		t.Fatalf("the retried pull did not resume the half-fetched layer (Range headers %q)", ranges())
 	}
 	if out := must(t, d, "run", "--rm", ref, "echo", "whole"); strings.TrimSpace(out) != "whole" {
 		t.Fatalf("run after the retried pull: %q", out)
