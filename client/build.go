@@ -30,10 +30,6 @@ type BuildOptions struct {
 // the build's output text to out as it arrives. It returns the image ID;
 // a failed step is returned as an error with the daemon's message.
 func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts BuildOptions, out io.Writer) (string, error) {
-	v, err := c.APIVersion(ctx)
-	if err != nil {
-		return "", err
-	}
 	q := url.Values{"rm": {"1"}, "forcerm": {"1"}}
 	if opts.Dockerfile != "" {
 		q.Set("dockerfile", opts.Dockerfile)
@@ -67,19 +63,11 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts Bu
 		b, _ := json.Marshal(opts.Labels)
 		q.Set("labels", string(b))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+v+"/build?"+q.Encode(), buildContext)
+	resp, err := c.doRaw(ctx, http.MethodPost, "/build", q, buildContext, "application/x-tar")
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", c.connectError(err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", responseError(resp)
-	}
 	var id string
 	dec := json.NewDecoder(resp.Body)
 	for {

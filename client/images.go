@@ -18,23 +18,11 @@ import (
 // image: busybox:latest". An error the daemon reports in the stream, after
 // its 200, is returned as an error.
 func (c *Client) ImageLoad(ctx context.Context, archive io.Reader) ([]string, error) {
-	v, err := c.APIVersion(ctx)
+	resp, err := c.doRaw(ctx, http.MethodPost, "/images/load", url.Values{"quiet": {"1"}}, archive, "application/x-tar")
 	if err != nil {
 		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+v+"/images/load?"+url.Values{"quiet": {"1"}}.Encode(), archive)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, c.connectError(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp)
-	}
 	return readProgress(resp.Body)
 }
 
@@ -78,10 +66,6 @@ type ImportOptions struct {
 // ImageImport makes a one-layer image from a root filesystem tarball
 // (plain or compressed) and returns its ID.
 func (c *Client) ImageImport(ctx context.Context, rootfs io.Reader, opts ImportOptions) (string, error) {
-	v, err := c.APIVersion(ctx)
-	if err != nil {
-		return "", err
-	}
 	q := url.Values{"fromSrc": {"-"}}
 	if opts.Ref != "" {
 		q.Set("repo", opts.Ref)
@@ -95,19 +79,11 @@ func (c *Client) ImageImport(ctx context.Context, rootfs io.Reader, opts ImportO
 	for _, ch := range opts.Changes {
 		q.Add("changes", ch)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v"+v+"/images/create?"+q.Encode(), rootfs)
+	resp, err := c.doRaw(ctx, http.MethodPost, "/images/create", q, rootfs, "application/x-tar")
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", c.connectError(err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", responseError(resp)
-	}
 	lines, err := readProgress(resp.Body)
 	if err != nil {
 		return "", err
