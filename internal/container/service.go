@@ -62,8 +62,8 @@ type Network interface {
 	Detach(ctx context.Context, id string) error
 	// Settings is the NetworkSettings of inspect.
 	Settings(id string) *container.NetworkSettings
-	// Sweep detaches the containers running says are not running.
-	Sweep(ctx context.Context, running func(id string) bool)
+	// Attached lists the containers that have endpoints.
+	Attached() ([]string, error)
 }
 
 // NetAttachment is what a container's network gives its spec and /etc.
@@ -993,13 +993,33 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		s.cfg.Monitor.Delete(ctx, id, true)
 	}
 	s.cleanOrphans(ctx)
-	if s.cfg.Network != nil {
-		s.cfg.Network.Sweep(ctx, func(id string) bool {
-			c, err := s.index.get(id)
-			return err == nil && c.ID == id && c.Running()
-		})
-	}
+	s.sweepNetwork(ctx)
 	return nil
+}
+
+// sweepNetwork detaches the containers that exited while the daemon was
+// away. Requests are served meanwhile: each check and detach holds the
+// container's lock, so a start in progress, which attaches before its
+// process runs, keeps its namespace.
+func (s *Service) sweepNetwork(ctx context.Context) {
+	if s.cfg.Network == nil {
+		return
+	}
+	ids, err := s.cfg.Network.Attached()
+	if err != nil {
+		log.From(ctx).Warn("sweeping endpoints", "err", err)
+		return
+	}
+	for _, id := range ids {
+		unlock := s.ops.lock(id)
+		if c, err := s.index.get(id); err != nil || c.ID != id || !c.Running() {
+			log.From(ctx).Info("detaching a container that is no longer running", "container", id)
+			if err := s.cfg.Network.Detach(ctx, id); err != nil {
+				log.From(ctx).Warn("detaching a container that is no longer running", "container", id, "err", err)
+			}
+		}
+		unlock()
+	}
 }
 
 // cleanOrphans removes what a crash can leave under the exec root: the

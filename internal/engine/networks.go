@@ -54,7 +54,7 @@ func (a networks) Detach(ctx context.Context, id string) error { return a.svc.De
 
 func (a networks) Settings(id string) *container.NetworkSettings { return a.svc.Settings(id) }
 
-func (a networks) Sweep(ctx context.Context, running func(string) bool) { a.svc.Sweep(ctx, running) }
+func (a networks) Attached() ([]string, error) { return a.svc.Attached() }
 
 // networkBackend serves /networks: the network service, and the container
 // service for connect and disconnect (which change containers' records).

@@ -380,23 +380,22 @@ func (s *Service) Disconnect(ctx context.Context, netRef, containerID string) er
 	return errdefs.NotFoundf("container %s is not connected to network %s", containerID, n.Name)
 }
 
-// Sweep detaches every container that running says is not running: the
-// exits that happened while the daemon was away.
-func (s *Service) Sweep(ctx context.Context, running func(id string) bool) {
+// Attached returns the IDs of the containers that have endpoints, each
+// once. After a daemon restart the caller detaches those that no longer
+// run, each under its own container lock, so a start in progress (which
+// attaches before its process runs) is never swept.
+func (s *Service) Attached() ([]string, error) {
 	eps, err := s.Endpoints("")
 	if err != nil {
-		log.From(ctx).Warn("sweeping endpoints", "err", err)
-		return
+		return nil, err
 	}
-	done := map[string]bool{}
+	var ids []string
 	for _, ep := range eps {
-		if done[ep.ContainerID] || running(ep.ContainerID) {
-			continue
+		if !slices.Contains(ids, ep.ContainerID) {
+			ids = append(ids, ep.ContainerID)
 		}
-		done[ep.ContainerID] = true
-		log.From(ctx).Info("detaching a container that is no longer running", "container", ep.ContainerID)
-		s.Detach(ctx, ep.ContainerID)
 	}
+	return ids, nil
 }
 
 // Settings is the NetworkSettings of a container's inspect.

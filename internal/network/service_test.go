@@ -119,7 +119,12 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 		t.Fatalf("stale namespace kept: %v", err)
 	}
 	// The exits that happened meanwhile: a is gone, b still runs.
-	s.Sweep(ctx, func(id string) bool { return id == strings.Repeat("b", 64) })
+	if ids, err := s.Attached(); err != nil || len(ids) != 2 {
+		t.Fatalf("attached after reconcile: %v %v", ids, err)
+	}
+	if err := s.Detach(ctx, strings.Repeat("a", 64)); err != nil {
+		t.Fatal(err)
+	}
 	eps, _ := s.Endpoints(n.ID)
 	if len(eps) != 1 || eps[0].ContainerName != "two" {
 		t.Fatalf("endpoints after sweep: %+v", eps)
