@@ -17,8 +17,14 @@ export PATH := $(dir $(GO)):$(PATH)
 
 all: build
 
+# The container init is built first, static, and embedded in berth
+# (internal/ociruntime/initbin; docs/decisions/0090-static-init.md).
+INITBIN := internal/ociruntime/initbin
+
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/berth-init ./cmd/berth-init
+	sha256sum $(INITBIN)/berth-init | cut -c1-64 >$(INITBIN)/berth-init.id
+	$(GO) build -trimpath -tags embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/bin/berth
@@ -75,4 +81,4 @@ bench:
 check: deps lint test test-nonroot root-test integration conformance
 
 clean:
-	rm -rf bin
+	rm -rf bin $(INITBIN)/berth-init $(INITBIN)/berth-init.id

@@ -24,8 +24,8 @@ state=$(mktemp -d /run/berth-rtbench.XXXXXX)
 trap 'rm -rf --one-file-system "$work" "$state"' EXIT
 
 if [ -z "${BERTH:-}" ]; then
-  BERTH=$work/berth
-  go build -trimpath -ldflags "-s -w" -o "$BERTH" ./cmd/berth # as make build
+  make -s build >/dev/null # berth with its embedded static init
+  BERTH=$PWD/bin/berth
 fi
 
 # A busybox bundle: the static busybox and its applet links.

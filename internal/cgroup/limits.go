@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -22,7 +21,21 @@ func ValidatePath(path string) error {
 	return nil
 }
 
-var pageSizeRE = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+// isPageSize reports whether s is a hugepage size in the kernel's form
+// ("64KB", "2MB", "1GB"): hugepage sizes become file names, so nothing else
+// may pass.
+func isPageSize(s string) bool {
+	n := len(s)
+	if n < 3 || s[0] < '1' || s[0] > '9' || s[n-1] != 'B' || !strings.ContainsRune("KMGTP", rune(s[n-2])) {
+		return false
+	}
+	for _, c := range s[1 : n-2] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // the cgroup core files a spec must not write through linux.resources.unified:
 // they move, freeze or kill processes or reshape the tree.
@@ -41,7 +54,7 @@ func ValidateResources(r *specs.LinuxResources, mode ModeKind) error {
 	}
 	const f = "linux.resources"
 	for i, h := range r.HugepageLimits {
-		if !pageSizeRE.MatchString(h.Pagesize) {
+		if !isPageSize(h.Pagesize) {
 			return errdefs.Invalidf("%s.hugepageLimits[%d].pageSize: %q is not a page size like 2MB or 1GB", f, i, h.Pagesize)
 		}
 	}

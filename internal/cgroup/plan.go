@@ -9,7 +9,6 @@ package cgroup
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -274,13 +273,11 @@ func PlanV2(r *specs.LinuxResources) ([]Write, error) {
 	return ws, nil
 }
 
-var validPagesize = regexp.MustCompile(`^[0-9]+[KMGTP]B$`)
-
 // checkPagesizes keeps hugepage sizes, which become file names, to their
 // kernel form ("2MB", "1GB").
 func checkPagesizes(r *specs.LinuxResources) error {
 	for i, h := range r.HugepageLimits {
-		if !validPagesize.MatchString(h.Pagesize) {
+		if !isPageSize(h.Pagesize) {
 			return errdefs.Invalidf("linux.resources.hugepageLimits[%d].pageSize: %q is not a size like 2MB", i, h.Pagesize)
 		}
 	}

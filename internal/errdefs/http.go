@@ -1,54 +1,55 @@
 package errdefs
 
-import "net/http"
+// The statuses are numbers, not net/http's names: this package is linked
+// into the container init (cmd/berth-init), which must stay small.
 
 // HTTPStatus is the one place an error becomes an HTTP status, for the
 // Engine API and for the monitor's protocol alike.
 func HTTPStatus(err error) int {
 	switch ClassOf(err) {
 	case ErrNotFound:
-		return http.StatusNotFound
+		return 404
 	case ErrInvalid:
-		return http.StatusBadRequest
+		return 400
 	case ErrConflict:
-		return http.StatusConflict
+		return 409
 	case ErrUnauthorized:
-		return http.StatusUnauthorized
+		return 401
 	case ErrForbidden:
-		return http.StatusForbidden
+		return 403
 	case ErrNotModified:
-		return http.StatusNotModified
+		return 304
 	case ErrNotImplemented:
-		return http.StatusNotImplemented
+		return 501
 	case ErrUnavailable, ErrResourceLimited:
-		return http.StatusServiceUnavailable
+		return 503
 	case ErrCanceled:
 		return 499 // client closed request, as nginx and moby's logs say
 	case ErrDeadline:
-		return http.StatusGatewayTimeout
+		return 504
 	}
-	return http.StatusInternalServerError
+	return 500
 }
 
 // FromHTTPStatus classifies err, an error a server answered with status,
 // so that errors.Is works on the client side as on the server side.
 func FromHTTPStatus(status int, err error) error {
 	switch status {
-	case http.StatusNotFound:
+	case 404:
 		return NotFound(err)
-	case http.StatusBadRequest:
+	case 400:
 		return Invalid(err)
-	case http.StatusConflict:
+	case 409:
 		return Conflict(err)
-	case http.StatusUnauthorized:
+	case 401:
 		return Unauthorized(err)
-	case http.StatusForbidden:
+	case 403:
 		return Forbidden(err)
-	case http.StatusNotModified:
+	case 304:
 		return NotModified(err)
-	case http.StatusNotImplemented:
+	case 501:
 		return NotImplemented(err)
-	case http.StatusServiceUnavailable:
+	case 503:
 		return Unavailable(err)
 	}
 	return err

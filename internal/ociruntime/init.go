@@ -15,28 +15,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/seccomp/bpf"
 )
 
 // seccompProgram is a seccomp filter compiled by the parent (Create), ready
 // for the init to load with one seccomp(2) call: libseccomp's ~10 ms
 // compile of Docker's profile stays out of every start, and the init does
 // no allocation-heavy work after the spec's rlimits (RLIMIT_AS) are set.
-type seccompProgram struct {
-	Filter []byte `json:"filter"` // struct sock_filter array, host byte order
-	Flags  uint   `json:"flags,omitempty"`
-}
+// Loading it needs no libseccomp, so the static init links it.
+type seccompProgram = bpf.Program
 
-// compileSeccomp and loadSeccomp are the seams to internal/seccomp, which
-// links libseccomp (cgo; seccomp_cgo.go sets them). compileSeccomp caches
-// in memory, and on disk under cacheDir when it is not empty.
-var (
-	compileSeccomp = func(cfg *specs.LinuxSeccomp, cacheDir string) (*seccompProgram, error) {
-		return nil, errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth (built without cgo)"))
-	}
-	loadSeccomp = func(p *seccompProgram) error {
-		return errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth (built without cgo)"))
-	}
-)
+// compileSeccomp is the seam to internal/seccomp, which links libseccomp
+// (cgo; seccomp_cgo.go sets it). It caches in memory, and on disk under
+// cacheDir when that is not empty.
+var compileSeccomp = func(cfg *specs.LinuxSeccomp, cacheDir string) (*seccompProgram, error) {
+	return nil, errdefs.NotImplemented(errors.New("linux.seccomp: seccomp is not built into this berth (built without cgo)"))
+}
 
 type initFDs struct{ sync, fifo, console, preserved, exe int }
 
@@ -223,7 +217,7 @@ func finishProcess(cfg *initConfig, fds initFDs, lastCap int) (string, []string,
 	// allow the setuid/capset calls that follow, as Docker's does). With
 	// no_new_privs it is the last step, below, as runc does.
 	if cfg.Seccomp != nil && !p.NoNewPrivileges {
-		if err := loadSeccomp(cfg.Seccomp); err != nil {
+		if err := cfg.Seccomp.Load(); err != nil {
 			return "", nil, err
 		}
 	}
@@ -240,7 +234,7 @@ func finishProcess(cfg *initConfig, fds initFDs, lastCap int) (string, []string,
 		}
 	}
 	if cfg.Seccomp != nil && p.NoNewPrivileges {
-		if err := loadSeccomp(cfg.Seccomp); err != nil {
+		if err := cfg.Seccomp.Load(); err != nil {
 			return "", nil, err
 		}
 	}

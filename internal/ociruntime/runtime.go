@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/ociruntime/initbin"
 )
 
 // DefaultRoot is where container state lives unless Runtime.Root says.
@@ -31,9 +32,10 @@ const DefaultRoot = "/run/berth/runtime"
 // The zero value is usable.
 type Runtime struct {
 	Root string // state root (runc --root); DefaultRoot if empty
-	// InitPath is the binary re-exec'd as the container init with InitArgs
-	// (default /proc/self/exe with ["berth", "init"]): it must call
-	// InitMain. Tests set it to their own test binary.
+	// InitPath is the binary exec'd as the container init with InitArgs
+	// (default ["berth", "init"]): it must call InitMain. Tests set it, or
+	// InitArgs alone, to run their own test binary. Empty: the static init
+	// berth embeds (initbin), or without one /proc/self/exe.
 	InitPath string
 	InitArgs []string
 	// SeccompCache is a directory where compiled seccomp filters are kept
@@ -851,9 +853,9 @@ func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunc
 			return nil, err
 		}
 	}
-	initPath := r.InitPath
-	if initPath == "" {
-		initPath = "/proc/self/exe"
+	initPath, err := r.initPath()
+	if err != nil {
+		return nil, err
 	}
 	if l.exe, err = openInitBinary(initPath); err != nil {
 		return nil, fmt.Errorf("init binary: %w", err)
@@ -862,6 +864,22 @@ func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunc
 		l.args = []string{"berth", "init"}
 	}
 	return l, nil
+}
+
+// initPath is the binary to exec as the init: InitPath if set; else the
+// static init this berth embeds (initbin), installed once under the state
+// root; else this binary itself, as `berth init`.
+func (r *Runtime) initPath() (string, error) {
+	if r.InitPath != "" {
+		return r.InitPath, nil
+	}
+	if len(r.InitArgs) == 0 {
+		path, err := initbin.Install(filepath.Join(r.root(), "@init"))
+		if err != nil || path != "" {
+			return path, err
+		}
+	}
+	return "/proc/self/exe", nil
 }
 
 func (l *initLaunch) close() {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,12 +14,22 @@ import (
 	"github.com/berth/berth/internal/errdefs"
 )
 
-var idPattern = regexp.MustCompile(`^[\w+\-.]+$`)
+// isIDChars reports whether id has only letters, digits, '_', '+', '-'
+// and '.' (runc's `^[\w+-\.]+$`).
+func isIDChars(id string) bool {
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_+-.", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateID checks a container id is usable as a file name under the
 // state root.
 func ValidateID(id string) error {
-	if id == "" || !idPattern.MatchString(id) || id == "." || id == ".." || len(id) > 1024 {
+	if id == "" || !isIDChars(id) || id == "." || id == ".." || len(id) > 1024 {
 		return errdefs.Invalidf("invalid container id %q: use letters, digits, '_', '+', '-' and '.'", id)
 	}
 	return nil

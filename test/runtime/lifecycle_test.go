@@ -231,3 +231,37 @@ func TestConsoleSocket(t *testing.T) {
 	h.must("delete", c)
 	_ = syscall.SIGKILL
 }
+
+// TestEmbeddedInit: a berth built by `make build` execs its embedded static
+// init, installed once under the state root (read-only), and
+// `list` does not take the install for a container.
+func TestEmbeddedInit(t *testing.T) {
+	h := newHarness(t)
+	if h.rt.isRunc || os.Getenv("BERTH_TEST_RUNTIME") != "" {
+		t.Skip("berth's own init")
+	}
+	h.mustIn(nil, "true")
+	installed, _ := filepath.Glob(filepath.Join(h.root, "@init", "berth-init-*"))
+	if len(installed) == 0 {
+		t.Skip("this berth carries no embedded init (built without make's embedinit tag)")
+	}
+	if len(installed) != 1 {
+		t.Fatalf("installed inits: %v", installed)
+	}
+	st, err := os.Stat(installed[0])
+	if err != nil || st.Mode().Perm() != 0o555 {
+		t.Fatalf("installed init %s: %v %v", installed[0], st.Mode(), err)
+	}
+	c := id(t)
+	h.create(h.bundle(nil, "sleep", "1000"), c)
+	// The exe is a detached read-only bind mount of the install: the same
+	// inode under no path.
+	exe, err := os.Stat(fmt.Sprintf("/proc/%d/exe", h.state(c).Pid))
+	if err != nil || !os.SameFile(exe, st) {
+		t.Errorf("the init does not run the installed berth-init (%v)", err)
+	}
+	if out := h.must("list", "-q").stdout; strings.Contains(out, "@init") {
+		t.Errorf("list shows the init's install: %q", out)
+	}
+	h.must("delete", "--force", c)
+}
