@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 
 	berthc "github.com/berth/berth/internal/container"
 	"github.com/berth/berth/internal/errdefs"
 	berthi "github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/reference"
 )
 
 // ImportBackend is what `docker import` needs of the image store.

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/errdefs"
 	berthi "github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/reference"
 	"github.com/berth/berth/internal/remote"
 )
 

@@ -8,12 +8,12 @@ import (
 	"os"
 	"sync"
 
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/reference"
 	"github.com/berth/berth/internal/remote"
 )
 

@@ -6,10 +6,10 @@ import (
 	"io"
 	"sync"
 
-	"github.com/distribution/reference"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/reference"
 	"github.com/berth/berth/internal/remote"
 )
 

@@ -7,9 +7,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/distribution/reference"
-
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/reference"
 )
 
 // ParseReference normalises a user's image reference the way Docker does:

@@ -9,9 +9,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/reference"
 )
 
 // Save writes the images refs name as one tar that is both a docker-archive

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -19,6 +18,7 @@ import (
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/metadata"
+	"github.com/berth/berth/internal/reference"
 	"github.com/berth/berth/internal/snapshot"
 )
 

@@ -20,12 +20,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/reference"
 )
 
 // Media types a manifest GET accepts, newest first.
