@@ -22,7 +22,7 @@ all: build
 INITBIN := internal/ociruntime/initbin
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/berth-init ./cmd/berth-init
+	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 $(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/berth-init ./cmd/berth-init
 	sha256sum $(INITBIN)/berth-init | cut -c1-64 >$(INITBIN)/berth-init.id
 	$(GO) build -trimpath -tags embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
 
