@@ -7,7 +7,7 @@
 // 400 KB for them before main.
 //
 //	reference   := name [ ":" tag ] [ "@" digest ]
-//	name        := [ domain "/" ] path              (at most 255 bytes)
+//	name        := [ domain "/" ] path              (the path at most 255 bytes)
 //	domain      := host [ ":" port ]
 //	host        := domain-component { "." domain-component } | "[" ipv6 "]"
 //	domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
@@ -150,10 +150,10 @@ func Parse(s string) (Named, error) {
 		}
 		return nil, ErrReferenceInvalidFormat
 	}
-	if len(name) > nameTotalLengthMax {
+	domain, path := splitName(name)
+	if len(path) > nameTotalLengthMax {
 		return nil, ErrNameTooLong
 	}
-	domain, path := splitName(name)
 	var d digest.Digest
 	if dgst != "" {
 		var err error
