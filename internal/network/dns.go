@@ -4,10 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -16,8 +21,9 @@ import (
 )
 
 // dnsServer is the embedded DNS server of one user-defined network. It
-// listens on the network's gateway address, port 53 (UDP), in the host
-// namespace: containers' resolv.conf names it. It answers the names of
+// listens on the network's gateway address, port 53, UDP and TCP (RFC 7766:
+// a UDP answer that does not fit is truncated and the client retries over
+// TCP), in the host namespace: containers' resolv.conf names it. It answers the names of
 // the network's containers (name, aliases, short ID, hostname) and
 // forwards everything else to the container's --dns servers or the
 // host's resolvers; an internal network forwards nothing.
@@ -26,7 +32,11 @@ type dnsServer struct {
 	netID    string
 	internal bool
 	conn     net.PacketConn
-	done     chan struct{}
+	tcp      net.Listener
+	done     chan struct{} // closed when serve (UDP) returns
+	tcpDone  chan struct{} // closed when serveTCP and its connections return
+	mu       sync.Mutex    // guards conns
+	conns    map[net.Conn]bool
 	// names finds the addresses of a name on the network (d.lookup).
 	names func(name string) ([]netip.Addr, bool)
 }
@@ -38,25 +48,44 @@ func (s *Service) startDNS(ctx context.Context, n *Network) {
 	if d := s.dns[n.ID]; d != nil {
 		return
 	}
-	var conn net.PacketConn
+	var (
+		conn net.PacketConn
+		tcp  net.Listener
+	)
+	addr := netip.AddrPortFrom(n.Gateway, 53).String()
 	err := s.host.do(func() error {
 		var err error
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(n.Gateway, 53).String())
+		if conn, err = net.ListenPacket("udp4", addr); err != nil {
+			return err
+		}
+		if tcp, err = net.Listen("tcp4", addr); err != nil {
+			conn.Close()
+		}
 		return err
 	})
 	if err != nil {
 		log.From(ctx).Warn("embedded DNS server cannot listen; container names will not resolve", "network", n.Name, "err", err)
 		return
 	}
-	d := &dnsServer{svc: s, netID: n.ID, internal: n.Internal, conn: conn, done: make(chan struct{})}
+	d := &dnsServer{svc: s, netID: n.ID, internal: n.Internal, conn: conn, tcp: tcp,
+		done: make(chan struct{}), tcpDone: make(chan struct{}), conns: map[net.Conn]bool{}}
 	d.names = d.lookup
 	s.dns[n.ID] = d
 	go d.serve(context.WithoutCancel(ctx))
+	go d.serveTCP(context.WithoutCancel(ctx))
 }
 
+// close stops both listeners and every TCP connection, and waits for them.
 func (d *dnsServer) close() {
 	d.conn.Close()
+	d.tcp.Close()
+	d.mu.Lock()
+	for c := range d.conns {
+		c.Close()
+	}
+	d.mu.Unlock()
 	<-d.done
+	<-d.tcpDone
 }
 
 func (d *dnsServer) serve(ctx context.Context) {
@@ -69,15 +98,101 @@ func (d *dnsServer) serve(ctx context.Context) {
 		}
 		q := append([]byte(nil), buf[:n]...)
 		go func() {
-			if resp := d.answer(ctx, q, from); resp != nil {
+			if resp := d.answer(ctx, q, from, false); resp != nil {
 				d.conn.WriteTo(resp, from)
 			}
 		}()
 	}
 }
 
-// answer builds the reply to query q from client from; nil drops it.
-func (d *dnsServer) answer(ctx context.Context, q []byte, from net.Addr) []byte {
+// TCP limits: a client that sends nothing for tcpIdle is dropped (RFC 7766
+// suggests seconds), and at most maxTCPConns are served at once, so idle
+// or slow clients cannot pile up.
+const (
+	tcpIdle     = 10 * time.Second
+	maxTCPConns = 64
+)
+
+// serveTCP accepts TCP clients until the listener closes.
+func (d *dnsServer) serveTCP(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		close(d.tcpDone)
+	}()
+	for {
+		c, err := d.tcp.Accept()
+		if err != nil {
+			return
+		}
+		d.mu.Lock()
+		if len(d.conns) >= maxTCPConns {
+			d.mu.Unlock()
+			c.Close()
+			continue
+		}
+		d.conns[c] = true
+		d.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.serveConn(ctx, c)
+			d.mu.Lock()
+			delete(d.conns, c)
+			d.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// serveConn answers the length-prefixed queries of one TCP client in turn.
+func (d *dnsServer) serveConn(ctx context.Context, c net.Conn) {
+	for {
+		c.SetReadDeadline(time.Now().Add(tcpIdle))
+		q, err := readTCPMessage(c)
+		if err != nil {
+			return
+		}
+		resp := d.answer(ctx, q, c.RemoteAddr(), true)
+		if resp == nil {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(tcpIdle))
+		if writeTCPMessage(c, resp) != nil {
+			return
+		}
+	}
+}
+
+// readTCPMessage reads one DNS message framed by its two-byte length.
+func readTCPMessage(r io.Reader) ([]byte, error) {
+	var l [2]byte
+	if _, err := io.ReadFull(r, l[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(l[:]))
+	if n == 0 {
+		return nil, errors.New("empty DNS message")
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func writeTCPMessage(w io.Writer, m []byte) error {
+	if len(m) > 0xffff {
+		return errors.New("DNS message too long for TCP")
+	}
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(m)), uint16(len(m)))
+	_, err := w.Write(append(b, m...))
+	return err
+}
+
+// answer builds the reply to query q from client from, over TCP or UDP;
+// nil drops it.
+func (d *dnsServer) answer(ctx context.Context, q []byte, from net.Addr, overTCP bool) []byte {
 	var p dnsmessage.Parser
 	hdr, err := p.Start(q)
 	if err != nil || hdr.Response {
@@ -93,13 +208,44 @@ func (d *dnsServer) answer(ctx context.Context, q []byte, from net.Addr) []byte 
 		if d.internal {
 			return reply(hdr, question, dnsmessage.RCodeServerFailure, nil)
 		}
-		return d.forward(ctx, q, from)
+		return d.forward(ctx, q, from, overTCP)
 	}
 	var answers []netip.Addr
 	if question.Type == dnsmessage.TypeA || question.Type == dnsmessage.TypeALL {
 		answers = ips
 	}
-	return reply(hdr, question, dnsmessage.RCodeSuccess, answers)
+	resp := reply(hdr, question, dnsmessage.RCodeSuccess, answers)
+	if !overTCP && len(resp) > udpLimit(&p) {
+		// Too big for the client's UDP buffer: the header and question
+		// with TC set, and the client asks again over TCP.
+		hdr.Truncated = true
+		resp = reply(hdr, question, dnsmessage.RCodeSuccess, nil)
+	}
+	return resp
+}
+
+// udpLimit is the largest UDP answer the client takes: 512 bytes, or what
+// its EDNS(0) OPT record advertises. p is positioned after the question.
+func udpLimit(p *dnsmessage.Parser) int {
+	limit := 512
+	if p.SkipAllQuestions() != nil || p.SkipAllAnswers() != nil || p.SkipAllAuthorities() != nil {
+		return limit
+	}
+	for {
+		h, err := p.AdditionalHeader()
+		if err != nil {
+			return limit
+		}
+		if h.Type == dnsmessage.TypeOPT {
+			if size := int(h.Class); size > limit {
+				limit = min(size, 4096)
+			}
+			return limit
+		}
+		if p.SkipAdditional() != nil {
+			return limit
+		}
+	}
 }
 
 // lookup finds the addresses of name among the network's endpoints.
@@ -122,7 +268,7 @@ func (d *dnsServer) lookup(name string) ([]netip.Addr, bool) {
 
 func reply(hdr dnsmessage.Header, q dnsmessage.Question, rcode dnsmessage.RCode, ips []netip.Addr) []byte {
 	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: hdr.ID, Response: true, Authoritative: true,
-		RecursionDesired: hdr.RecursionDesired, RecursionAvailable: true, RCode: rcode})
+		Truncated: hdr.Truncated, RecursionDesired: hdr.RecursionDesired, RecursionAvailable: true, RCode: rcode})
 	b.EnableCompression()
 	if b.StartQuestions() != nil || b.Question(q) != nil || b.StartAnswers() != nil {
 		return nil
@@ -140,31 +286,52 @@ func reply(hdr dnsmessage.Header, q dnsmessage.Question, rcode dnsmessage.RCode,
 	return out
 }
 
-// forward relays q to the client container's resolvers, or the host's.
-func (d *dnsServer) forward(ctx context.Context, q []byte, from net.Addr) []byte {
+// forward relays q to the client container's resolvers, or the host's,
+// over the transport the client used: a truncated UDP answer reaches the
+// client as such, and its TCP retry goes upstream over TCP.
+func (d *dnsServer) forward(ctx context.Context, q []byte, from net.Addr, overTCP bool) []byte {
 	upstream := d.upstreamFor(from)
+	network := "udp"
+	if overTCP {
+		network = "tcp"
+	}
 	for _, u := range upstream {
-		c, err := net.DialTimeout("udp", net.JoinHostPort(u, "53"), 2*time.Second)
-		if err != nil {
-			continue
+		if resp, err := exchange(network, net.JoinHostPort(u, "53"), q); err == nil {
+			return resp
 		}
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := c.Write(q); err == nil {
-			buf := make([]byte, 4096)
-			if n, err := c.Read(buf); err == nil {
-				c.Close()
-				return buf[:n]
-			}
-		}
-		c.Close()
 	}
 	log.From(ctx).Debug("embedded DNS: no upstream answered", "upstream", upstream)
 	return nil
 }
 
+// exchange sends q to a server and returns its answer.
+func exchange(network, addr string, q []byte) ([]byte, error) {
+	c, err := net.DialTimeout(network, addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if network == "tcp" {
+		if err := writeTCPMessage(c, q); err != nil {
+			return nil, err
+		}
+		return readTCPMessage(c)
+	}
+	if _, err := c.Write(q); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
 func (d *dnsServer) upstreamFor(from net.Addr) []string {
-	if ua, ok := from.(*net.UDPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ua.IP.To4())
+	if ap, err := netip.ParseAddrPort(fmt.Sprint(from)); err == nil {
+		ip := ap.Addr().Unmap()
 		if eps, err := d.svc.Endpoints(d.netID); err == nil {
 			for _, ep := range eps {
 				if ep.IP == ip && len(ep.Upstream) > 0 {

@@ -310,6 +310,34 @@ func TestNetworks(t *testing.T) {
 			t.Fatalf("resolv.conf: %s", out)
 		}
 	})
+	t.Run("the embedded DNS server answers over TCP", func(t *testing.T) {
+		gw := gatewayOf(t, c, n1.ID)
+		var answer []byte
+		err := testutil.InNetNS(d.HostNetNS, func() error {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(gw, "53"), 3*time.Second)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			// One A query for "web", framed by its two-byte length.
+			q := []byte{0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'e', 'b', 0, 0, 1, 0, 1}
+			if _, err := conn.Write(append([]byte{0, byte(len(q))}, q...)); err != nil {
+				return err
+			}
+			var l [2]byte
+			if _, err := io.ReadFull(conn, l[:]); err != nil {
+				return err
+			}
+			answer = make([]byte, int(l[0])<<8|int(l[1]))
+			_, err = io.ReadFull(conn, answer)
+			return err
+		})
+		ip := netip.MustParseAddr(webIP).As4()
+		if err != nil || len(answer) < 12 || answer[0] != 0x12 || answer[1] != 0x34 || !bytes.Contains(answer, ip[:]) {
+			t.Fatalf("TCP query for web to %s:53: %v %x", gw, err, answer)
+		}
+	})
 	t.Run("other networks cannot reach it", func(t *testing.T) {
 		out, _ := runIn(t, c, nil, onNetwork("back"), "sh", "-c", httpGet(webIP))
 		if strings.Contains(out, "hello-from-web") {
@@ -534,4 +562,14 @@ func TestNetworkAfterDaemonKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNetworkClean(t, d, "berth0")
+}
+
+// gatewayOf is the gateway address of network id.
+func gatewayOf(t *testing.T, c *client.Client, id string) string {
+	t.Helper()
+	n, err := c.NetworkInspect(context.Background(), id)
+	if err != nil || len(n.IPAM.Config) == 0 {
+		t.Fatalf("inspect network %s: %v", id, err)
+	}
+	return n.IPAM.Config[0].Gateway.String()
 }
