@@ -2,6 +2,7 @@ package compat
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,23 @@ func TestDockerPullMirror(t *testing.T) {
 	}
 	dead := l.Addr().String()
 	l.Close()
-	d := testutil.StartDaemon(t, "--registry-mirror", "http://"+dead, "--registry-mirror", "http://"+reg+"/")
+	t.Run("flags", func(t *testing.T) {
+		pullThroughMirror(t, reg, dead, "--registry-mirror", "http://"+dead, "--registry-mirror", "http://"+reg+"/")
+	})
+	t.Run("config file", func(t *testing.T) {
+		// daemon.json's registry-mirrors, as dockerd reads it.
+		cfg := filepath.Join(t.TempDir(), "daemon.json")
+		if err := os.WriteFile(cfg, []byte(`{"registry-mirrors": ["http://`+dead+`", "http://`+reg+`/"]}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pullThroughMirror(t, reg, dead, "--config-file", cfg)
+	})
+}
+
+// pullThroughMirror starts a daemon with args naming the mirrors dead (down)
+// and reg, and pulls a Hub name through them.
+func pullThroughMirror(t *testing.T, reg, dead string, args ...string) {
+	d := testutil.StartDaemon(t, args...)
 	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
 	// The mirror holds library/mirrored:1, as a pull-through cache of the
 	// Hub would.
