@@ -189,7 +189,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		}
 	}
 	conn := newSyncConn(parentSock)
-	cfg := &initConfig{Spec: &s, Rootfs: rec.Rootfs, Bundle: rec.Bundle, HostMountNS: mountNS == nil,
+	cfg := &initConfig{Spec: specForInit(&s), Rootfs: rec.Rootfs, Bundle: rec.Bundle, HostMountNS: mountNS == nil,
 		State: rec.State, Seccomp: filter, Exec: &execConfig{MountNSFD: mountFD}}
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the exec'd process: %w", err)

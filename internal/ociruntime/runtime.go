@@ -280,7 +280,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	tmark("cgroup limits")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(parentSock)
-	cfg := &initConfig{Spec: s, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
+	cfg := &initConfig{Spec: specForInit(s), Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
 		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
 		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, HostMountNS: plan.hostMountNS, State: state, Seccomp: filter}
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
@@ -817,6 +817,20 @@ func tmark(phase string) {
 	if os.Getenv("BERTH_RUNTIME_TIMING") != "" {
 		fmt.Fprintf(os.Stderr, "%8.2fms %s\n", float64(time.Since(traceStart).Microseconds())/1000, phase)
 	}
+}
+
+// specForInit is s as the init gets it: without linux.seccomp, which the
+// init never reads (it loads the program the parent compiled) and which is
+// most of the bytes of a spec with Docker's profile, encoded here and
+// decoded there on every start.
+func specForInit(s *specs.Spec) *specs.Spec {
+	if s.Linux == nil || s.Linux.Seccomp == nil {
+		return s
+	}
+	out, linux := *s, *s.Linux
+	linux.Seccomp = nil
+	out.Linux = &linux
+	return &out
 }
 
 // initLaunch is what starting a `berth init` needs, for a create and an
