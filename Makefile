@@ -17,13 +17,16 @@ export PATH := $(dir $(GO)):$(PATH)
 
 all: build
 
-# The container init is built first, static, and embedded in berth
+# The container init and the user-namespace entry helper are built first,
+# static, and embedded in berth
 # (internal/ociruntime/initbin; docs/decisions/0090-static-init.md).
 INITBIN := internal/ociruntime/initbin
 
 build:
 	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 $(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/berth-init ./cmd/berth-init
 	sha256sum $(INITBIN)/berth-init | cut -c1-64 >$(INITBIN)/berth-init.id
+	$(CC) -static -Os -s -Wall -o $(INITBIN)/berth-nsenter cmd/berth-nsenter/nsenter.c
+	sha256sum $(INITBIN)/berth-nsenter | cut -c1-64 >$(INITBIN)/berth-nsenter.id
 	$(GO) build -trimpath -tags embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
 
 install: build
@@ -81,4 +84,4 @@ bench:
 check: deps lint test test-nonroot root-test integration conformance
 
 clean:
-	rm -rf bin $(INITBIN)/berth-init $(INITBIN)/berth-init.id
+	rm -rf bin $(INITBIN)/berth-init $(INITBIN)/berth-init.id $(INITBIN)/berth-nsenter $(INITBIN)/berth-nsenter.id

@@ -10,6 +10,8 @@ set -euo pipefail
 packages=(
   libseccomp-dev   # the runtime's seccomp filters (cgo)
   pkg-config       # how cgo finds libseccomp
+  gcc              # cgo, and the static berth-nsenter
+  libc6-dev        # libc.a for the static berth-nsenter
 )
 if [ "${1:-}" != build ]; then
   packages+=(

@@ -12,9 +12,9 @@
 // Exec (exec.go) runs `berth init` in an exec mode: born in the container's
 // namespaces (the mount namespace it joins itself, after exec, so the
 // dynamically linked binary loads from the host's tree) and cgroup, it skips
-// the rootfs setup and only finishes the process. Containers with a user
-// namespace cannot be exec'd into yet: setns(CLONE_NEWUSER) is refused to a
-// multi-threaded process, and Go code always runs multi-threaded; the known
-// answer is a cgo constructor that joins the namespaces before the Go
-// runtime starts (runc's nsexec). See docs/design/runtime.md, "Exec".
+// the rootfs setup and only finishes the process. A container with a user
+// namespace is entered through berth-nsenter (cmd/berth-nsenter), a small
+// single-threaded C program that joins it and execs the init:
+// setns(CLONE_NEWUSER) is refused to any Go process, which is always
+// multi-threaded. See docs/design/runtime.md, "Exec".
 package ociruntime

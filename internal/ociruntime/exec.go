@@ -68,9 +68,17 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	// A user namespace is joined by berth-nsenter, a single-threaded C
+	// program: setns(CLONE_NEWUSER) is refused to any Go process.
+	var nsenter string
 	for _, ns := range rec.Config.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace {
-			return nil, errdefs.NotImplemented(fmt.Errorf("container %q has a user namespace: exec into it needs setns(CLONE_NEWUSER) from a single-threaded process, the nsexec constructor, not written yet (see docs/design/runtime.md)", id))
+			if nsenter, err = r.nsenterPath(); err != nil {
+				return nil, err
+			}
+			if nsenter == "" {
+				return nil, errdefs.NotImplemented(fmt.Errorf("container %q has a user namespace: exec into it needs berth-nsenter, which this berth does not carry (build it with `make build`)", id))
+			}
 		}
 	}
 	s := *rec.Config
@@ -98,6 +106,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 			mountNS.Close()
 		}
 	}()
+	var userNS *os.File
 	var nsFiles []*os.File
 	defer func() {
 		for _, f := range nsFiles {
@@ -117,6 +126,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 		}
 		if t == "mount" {
 			mountNS = f
+			continue
+		}
+		if t == "user" {
+			userNS = f
+			nsFiles = append(nsFiles, f)
 			continue
 		}
 		nsFiles = append(nsFiles, f)
@@ -147,10 +161,23 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	// The init binary is exec'd through its number in the child (see Create).
 	exeFD := fdOf(exe)
 	fds += "," + strconv.Itoa(exeFD)
+	path, env := "/proc/self/fd/"+strconv.Itoa(exeFD), initEnv(fds)
+	if userNS != nil {
+		// berth-nsenter joins the user namespace, becomes its root and
+		// execs the init from exeFD.
+		helper, err := openInitBinary(nsenter)
+		if err != nil {
+			return nil, fmt.Errorf("berth-nsenter: %w", err)
+		}
+		defer helper.Close()
+		userFD := fdOf(userNS)
+		path = "/proc/self/fd/" + strconv.Itoa(fdOf(helper))
+		env = append(env, fmt.Sprintf("_BERTH_NSENTER=%d,%d", userFD, exeFD))
+	}
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/" + strconv.Itoa(exeFD),
+		Path:        path,
 		Args:        args,
-		Env:         initEnv(fds),
+		Env:         env,
 		Dir:         "/",
 		Stdin:       o.Stdin,
 		Stdout:      o.Stdout,

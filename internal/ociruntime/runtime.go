@@ -896,6 +896,12 @@ func (r *Runtime) initPath() (string, error) {
 	return "/proc/self/exe", nil
 }
 
+// nsenterPath is berth-nsenter, installed under the state root; "" when
+// this berth does not carry it.
+func (r *Runtime) nsenterPath() (string, error) {
+	return initbin.InstallNsenter(filepath.Join(r.root(), "@init"))
+}
+
 func (l *initLaunch) close() {
 	for _, f := range []*os.File{l.parent, l.child, l.console, l.exe} {
 		if f != nil {

@@ -174,25 +174,7 @@ func TestOOMScoreAdjBelowCurrent(t *testing.T) {
 // (runtime-tools' linux_uid_mappings and linux_ns_nopath).
 func TestUserNamespaceMappedRoot(t *testing.T) {
 	h := newHarness(t)
-	b := h.bundle(func(s *specs.Spec) {
-		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
-		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
-		// A v1 cgroup hierarchy cannot be mounted from a user namespace.
-		var ms []specs.Mount
-		for _, m := range s.Mounts {
-			if m.Type != "cgroup" {
-				ms = append(ms, m)
-			}
-		}
-		s.Mounts = ms
-	}, "sh", "-c", `cat /proc/self/uid_map | tr -s ' '; id -u; grep CapEff /proc/self/status`)
-	// The host's uid 1000 must reach the rootfs: open the path to it.
-	for d := b; d != "/" && d != "."; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err == nil {
-			os.Chmod(d, fi.Mode().Perm()|0o011)
-		}
-	}
+	b := userNSBundle(h, "sh", "-c", `cat /proc/self/uid_map | tr -s ' '; id -u; grep CapEff /proc/self/status`)
 	r := h.run("run", "--bundle", b, id(t))
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -298,4 +280,29 @@ func TestDeleteCreatedNeedsForce(t *testing.T) {
 		t.Errorf("after the refused delete: status %q, want created", st.Status)
 	}
 	h.must("delete", "--force", c)
+}
+
+// userNSBundle is a bundle with a user namespace mapping container ids
+// 0-999 to the host's 1000-1999, running args.
+func userNSBundle(h *harness, args ...string) string {
+	b := h.bundle(func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1000}}
+		// A v1 cgroup hierarchy cannot be mounted from a user namespace.
+		var ms []specs.Mount
+		for _, m := range s.Mounts {
+			if m.Type != "cgroup" {
+				ms = append(ms, m)
+			}
+		}
+		s.Mounts = ms
+	}, args...)
+	// The host's uid 1000 must reach the rootfs: open the path to it.
+	for d := b; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil {
+			os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	return b
 }

@@ -171,3 +171,24 @@ func consoleListener(t *testing.T) (string, <-chan *os.File) {
 	}()
 	return sock, got
 }
+
+// TestExecUserNamespace: exec into a container with a user namespace joins
+// it (berth-nsenter, the single-threaded helper): the process sees the
+// container's mapping, is its root with the default capabilities, and runs
+// in all of its namespaces (pid 1 is the container's init).
+func TestExecUserNamespace(t *testing.T) {
+	h := newHarness(t)
+	c := id(t)
+	h.create(userNSBundle(h, "sleep", "1000"), c)
+	h.must("start", c)
+	h.waitStatus(c, specs.StateRunning)
+	r := h.run("exec", c, "sh", "-c", `cat /proc/self/uid_map | tr -s ' '; id -u; grep CapEff /proc/self/status
+		for n in user mnt pid net ipc uts; do [ "$(readlink /proc/1/ns/$n)" = "$(readlink /proc/self/ns/$n)" ] && echo -n "$n "; done`)
+	if r.code != 0 {
+		t.Fatalf("exec: exit %d: %s", r.code, r.stderr)
+	}
+	if want := " 0 1000 1000\n0\nCapEff:\t0000000020000420\nuser mnt pid net ipc uts "; r.stdout != want {
+		t.Errorf("got %q, want %q", r.stdout, want)
+	}
+	h.must("delete", "--force", c)
+}

@@ -4,12 +4,19 @@ package initbin
 
 import _ "embed"
 
-// berth-init and berth-init.id are written by `make build` (not committed).
+// The programs and their ids are written by `make build` (not committed).
 var (
 	//go:embed berth-init
-	embeddedProgram []byte
+	embeddedInit []byte
 	//go:embed berth-init.id
-	embeddedID []byte
+	embeddedInitID []byte
+	//go:embed berth-nsenter
+	embeddedNsenter []byte
+	//go:embed berth-nsenter.id
+	embeddedNsenterID []byte
 )
 
-func init() { program, id = embeddedProgram, embeddedID }
+func init() {
+	initProgram.bytes, initProgram.id = embeddedInit, embeddedInitID
+	nsenterProgram.bytes, nsenterProgram.id = embeddedNsenter, embeddedNsenterID
+}

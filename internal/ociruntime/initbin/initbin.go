@@ -1,8 +1,10 @@
-// Package initbin carries the static container init (cmd/berth-init) inside
-// berth and installs it where the runtime execs it from. `make build` builds
-// the init first and then berth with the embedinit tag (embed.go); a berth
-// built without the tag carries none and the runtime execs itself as
-// `berth init`, which runs the same code more slowly (docs/decisions/0090).
+// Package initbin carries the static container init (cmd/berth-init) and
+// the user-namespace entry helper (cmd/berth-nsenter) inside berth, and
+// installs them where the runtime execs them from. `make build` builds
+// both first and then berth with the embedinit tag (embed.go); a berth
+// built without the tag carries neither: the runtime then execs itself as
+// `berth init`, which runs the same code more slowly, and cannot exec into
+// a container with a user namespace (docs/decisions/0090).
 package initbin
 
 import (
@@ -12,41 +14,55 @@ import (
 	"strings"
 )
 
-// program and id are set by embed.go: the init's bytes and the hex SHA-256
-// of them, computed at build time (hashing 4 MB at every start would cost
-// more than the init saves).
-var program, id []byte
+// program is one embedded executable: its bytes and the hex SHA-256 of
+// them, computed at build time (hashing megabytes at every start would
+// cost more than the init saves). embed.go fills them.
+type program struct {
+	name      string
+	bytes, id []byte
+}
+
+var (
+	initProgram    = program{name: "berth-init"}
+	nsenterProgram = program{name: "berth-nsenter"}
+)
 
 // Embedded reports whether this binary carries the init.
-func Embedded() bool { return len(program) > 0 }
+func Embedded() bool { return len(initProgram.bytes) > 0 }
 
 // Install writes the init to dir/berth-init-<id> unless it is there
-// already, and returns its path; "" when nothing is embedded. The
-// file is named by its content and replaced atomically: a container
-// starting meanwhile execs a whole one. The mode is 0555: an init in a
-// user namespace that does not map root must still be let exec it (the
-// runtime execs it through a read-only bind mount's fd, not by path).
-func Install(dir string) (string, error) {
-	if !Embedded() {
+// already, and returns its path; "" when nothing is embedded.
+func Install(dir string) (string, error) { return initProgram.install(dir) }
+
+// InstallNsenter is Install for berth-nsenter.
+func InstallNsenter(dir string) (string, error) { return nsenterProgram.install(dir) }
+
+// install writes p to dir/<name>-<id>. The file is named by its content
+// and replaced atomically: a container starting meanwhile execs a whole
+// one. The mode is 0555: an init in a user namespace that does not map
+// root must still be let exec it (the runtime execs it through a read-only
+// bind mount's fd, not by path).
+func (p program) install(dir string) (string, error) {
+	if len(p.bytes) == 0 {
 		return "", nil
 	}
-	name := "berth-init-" + strings.TrimSpace(string(id))
-	if len(name) < len("berth-init-")+12 {
-		return "", fmt.Errorf("the embedded init has no id")
+	id := strings.TrimSpace(string(p.id))
+	if len(id) < 12 {
+		return "", fmt.Errorf("the embedded %s has no id", p.name)
 	}
-	path := filepath.Join(dir, name[:len("berth-init-")+12])
-	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(program)) {
+	path := filepath.Join(dir, p.name+"-"+id[:12])
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(p.bytes)) {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("install the init: %w", err)
+		return "", fmt.Errorf("install %s: %w", p.name, err)
 	}
-	tmp, err := os.CreateTemp(dir, ".berth-init-")
+	tmp, err := os.CreateTemp(dir, "."+p.name+"-")
 	if err != nil {
-		return "", fmt.Errorf("install the init: %w", err)
+		return "", fmt.Errorf("install %s: %w", p.name, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(program)
+	_, err = tmp.Write(p.bytes)
 	if err == nil {
 		err = tmp.Chmod(0o555)
 	}
@@ -57,7 +73,7 @@ func Install(dir string) (string, error) {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return "", fmt.Errorf("install the init: %w", err)
+		return "", fmt.Errorf("install %s: %w", p.name, err)
 	}
 	return path, nil
 }

@@ -8,12 +8,13 @@ import (
 )
 
 func TestInstall(t *testing.T) {
-	defer func(p, i []byte) { program, id = p, i }(program, id)
-	program, id = nil, nil
+	defer func(saved program) { initProgram = saved }(initProgram)
+	initProgram.bytes, initProgram.id = nil, nil
 	if path, err := Install(t.TempDir()); path != "" || err != nil {
 		t.Fatalf("nothing embedded: %q %v", path, err)
 	}
-	program, id = []byte("#!/bin/true\n"), []byte("0123456789abcdef0123\n")
+	program := []byte("#!/bin/true\n")
+	initProgram.bytes, initProgram.id = program, []byte("0123456789abcdef0123\n")
 	dir := filepath.Join(t.TempDir(), "@init")
 	path, err := Install(dir)
 	if err != nil {
@@ -45,7 +46,7 @@ func TestInstall(t *testing.T) {
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, program) {
 		t.Errorf("after repair: %q", b)
 	}
-	id = []byte("short")
+	initProgram.id = []byte("short")
 	if _, err := Install(dir); err == nil {
 		t.Error("a short id was accepted")
 	}
