@@ -222,6 +222,7 @@ func (s *Service) healthLoop(ctx context.Context, id string, startedAt time.Time
 		timeout = defaultHealthTimeout
 	}
 	h := &container.Health{Status: container.Starting}
+	var lastErr string // the last probe that could not run, logged once
 	for {
 		select {
 		case <-ctx.Done():
@@ -248,6 +249,14 @@ func (s *Service) healthLoop(ctx context.Context, id string, startedAt time.Time
 			r.exitCode, r.output = -1, fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
 		case err != nil:
 			r.exitCode, r.output = -1, err.Error()
+			if err.Error() != lastErr {
+				log.From(ctx).Warn("the healthcheck could not run", "container", id, "err", err)
+			}
+		}
+		if err == nil {
+			lastErr = ""
+		} else {
+			lastErr = err.Error()
 		}
 		if len(r.output) > maxHealthOutput {
 			r.output = r.output[:maxHealthOutput]
@@ -265,6 +274,9 @@ func (s *Service) healthLoop(ctx context.Context, id string, startedAt time.Time
 			h = &next
 		})
 		unlock()
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return // removed meanwhile
+		}
 		if err != nil {
 			log.From(ctx).Warn("recording a healthcheck", "container", id, "err", err)
 			continue

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -165,6 +166,7 @@ func TestHealthcheckRunsAsExec(t *testing.T) {
 	if err := c.ContainerStart(ctx, created.ID); err != nil {
 		t.Fatal(err)
 	}
+	var execID string
 	waitHealth := func(want string) container.InspectResponse {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -177,7 +179,14 @@ func TestHealthcheckRunsAsExec(t *testing.T) {
 				return info
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("health never %s: %+v", want, info.State.Health)
+				var last []string
+				if h := info.State.Health; h != nil {
+					for _, l := range h.Log {
+						last = append(last, fmt.Sprintf("exit %d %q", l.ExitCode, l.Output))
+					}
+				}
+				ei, _ := c.ExecInspect(ctx, execID)
+				t.Fatalf("health never %s: %+v, last checks %v; the writing exec: %+v", want, info.State.Health, last, ei)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -187,6 +196,7 @@ func TestHealthcheckRunsAsExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	execID = id
 	if err := c.ExecStartDetached(ctx, id); err != nil {
 		t.Fatal(err)
 	}
