@@ -18,6 +18,7 @@ if [ "${1:-}" != build ]; then
     busybox-static   # test images without a network
     nftables         # networking rules
     docker-registry  # a real registry for pull/push tests
+    docker.io        # a private dockerd: registry interop and the build corpus
     iproute2         # network namespaces for network tests
     tmux             # interactive (-it) tests
   )

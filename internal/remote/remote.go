@@ -259,6 +259,14 @@ func (r *Repository) resolve(ctx context.Context, tagOrDigest string) (ocispec.D
 	if want, err := digest.Parse(tagOrDigest); err == nil && want != d {
 		return ocispec.Descriptor{}, nil, errdefs.Invalidf("manifest %s: the registry sent content with digest %s", want, d)
 	}
+	// By tag there is no digest to hold the body to but the one the
+	// registry names for it: a body that does not match is corrupt or was
+	// tampered with in the registry's storage or on the way.
+	if h := resp.Header.Get("Docker-Content-Digest"); h != "" {
+		if want, err := digest.Parse(h); err == nil && want != d {
+			return ocispec.Descriptor{}, nil, errdefs.Invalidf("manifest %s/%s:%s: digest mismatch: the registry names it %s but sent content with digest %s", r.host, r.name, tagOrDigest, want, d)
+		}
+	}
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body))}, body, nil
 }
 

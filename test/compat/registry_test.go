@@ -242,3 +242,87 @@ func TestKillDaemonMidPull(t *testing.T) {
 		t.Fatalf("run after the retried pull: %q", out)
 	}
 }
+
+// TestDockerdPushPull: images travel between Docker's engine and berth
+// through a real registry, both ways, keeping their IDs; and a manifest
+// tampered with in the registry's storage is refused by berth, by tag and
+// by digest, with nothing stored.
+func TestDockerdPushPull(t *testing.T) {
+	requireDockerCLI(t)
+	reg, storage := startRegistry(t)
+	dd := startDockerd(t)
+	d := testutil.StartDaemon(t)
+	id := func(d *testutil.Daemon, ref string) string {
+		t.Helper()
+		return strings.TrimSpace(must(t, d, "image", "inspect", "-f", "{{.Id}}", ref))
+	}
+
+	// dockerd pushes, berth pulls and runs.
+	must(t, dd, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	fromDocker := reg + "/dockerd/bb:1"
+	must(t, dd, "tag", "busybox", fromDocker)
+	must(t, dd, "push", fromDocker)
+	must(t, d, "pull", fromDocker)
+	if got, want := id(d, fromDocker), id(dd, fromDocker); got != want {
+		t.Fatalf("berth pulled %s as %s, dockerd has it as %s", fromDocker, got, want)
+	}
+	if out := must(t, d, "run", "--rm", fromDocker, "echo", "pushed-by-dockerd"); strings.TrimSpace(out) != "pushed-by-dockerd" {
+		t.Fatalf("run printed %q", out)
+	}
+
+	// berth commits a layer on top and pushes; dockerd pulls only that
+	// layer (the base is already in its store) and runs the image.
+	must(t, d, "run", "--name", "grow", fromDocker, "sh", "-c", "echo made-by-berth > /more")
+	fromBerth := reg + "/berth/bb:1"
+	must(t, d, "commit", "grow", fromBerth)
+	must(t, d, "rm", "grow")
+	must(t, d, "push", fromBerth)
+	if out := must(t, dd, "pull", fromBerth); !strings.Contains(out, "Already exists") || strings.Count(out, "Pull complete") != 1 {
+		t.Fatalf("dockerd's pull of berth's image (want the base layer reused, one layer fetched):\n%s", out)
+	}
+	if got, want := id(dd, fromBerth), id(d, fromBerth); got != want {
+		t.Fatalf("dockerd pulled %s as %s, berth has it as %s", fromBerth, got, want)
+	}
+	if out := must(t, dd, "run", "--rm", "--network", "none", fromBerth, "cat", "/more"); strings.TrimSpace(out) != "made-by-berth" {
+		t.Fatalf("dockerd ran berth's image: %q", out)
+	}
+
+	// Tamper with the manifest of berth/bb:1 in the registry's storage,
+	// keeping it valid JSON of the same size.
+	link, err := os.ReadFile(filepath.Join(storage, "docker/registry/v2/repositories/berth/bb/_manifests/tags/1/current/link"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdigest := strings.TrimSpace(string(link))
+	hex := strings.TrimPrefix(mdigest, "sha256:")
+	blob := filepath.Join(storage, "docker/registry/v2/blobs/sha256", hex[:2], hex, "data")
+	body, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(body), `"size":`)
+	if i < 0 {
+		t.Fatalf("manifest without a size field:\n%s", body)
+	}
+	j := i + len(`"size":`)
+	for body[j] == ' ' {
+		j++
+	}
+	if body[j] == '1' {
+		body[j] = '2'
+	} else {
+		body[j] = '1'
+	}
+	if err := os.WriteFile(blob, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, d, "rmi", fromBerth)
+	for _, ref := range []string{fromBerth, reg + "/berth/bb@" + mdigest} {
+		if out, err := docker(t, d, "pull", ref); err == nil || !strings.Contains(out, "digest") {
+			t.Fatalf("pulled %s with a tampered manifest (%v):\n%s", ref, err, out)
+		}
+	}
+	if out := must(t, d, "images", "-q", reg+"/berth/bb"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a pull of a tampered manifest left an image: %q", out)
+	}
+}
