@@ -37,10 +37,16 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Debian's docker-registry starts a service on :5000 with auth; tests run
-# their own on loopback, so stop the packaged one where an init system runs it.
-if command -v systemctl >/dev/null && systemctl is-active -q docker-registry 2>/dev/null; then
-  systemctl stop docker-registry || true
+# Debian's docker-registry and docker.io start services (a registry on :5000
+# with auth; a dockerd with its own bridge and firewall rules). Tests run
+# their own on loopback and in temp dirs, so stop the packaged ones where an
+# init system runs them.
+if command -v systemctl >/dev/null; then
+  for unit in docker-registry docker.socket docker; do
+    if systemctl is-active -q "$unit" 2>/dev/null; then
+      systemctl stop "$unit" || true
+    fi
+  done
 fi
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 "$GO" mod download
