@@ -1,6 +1,7 @@
 // Package engine is the composition root of the daemon: it builds every
 // service from a Config, starts them in order and stops them in reverse. It
-// wires; it owns no behaviour of its own.
+// wires; it owns no behaviour of its own beyond the daemon process's
+// policies (idle.go: memory given back when the API is quiet).
 package engine
 
 import (
@@ -74,6 +75,7 @@ type Engine struct {
 	lock       *os.File // flock on DataRoot: one daemon per data root
 	listeners  []net.Listener
 	server     *http.Server
+	idle       *idleRelease // gives the heap back after bursts of calls
 	events     *events.Bus
 	meta       *metadata.DB
 	images     *image.Store
@@ -175,8 +177,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.networks != nil {
 		netAPI = networkBackend{svc: e.networks, containers: e.containers}
 	}
+	e.idle = newIdleRelease(10 * time.Second)
 	e.server = &http.Server{
-		Handler: dockerapi.New(dockerapi.Config{
+		Handler: e.idle.wrap(dockerapi.New(dockerapi.Config{
 			Logger:             log.From(ctx),
 			DaemonID:           id,
 			DataRoot:           cfg.DataRoot,
@@ -188,7 +191,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 			Networks:           netAPI,
 			InsecureRegistries: cfg.InsecureRegistries,
 			RegistryMirrors:    cfg.RegistryMirrors,
-		}),
+		})),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(log.From(ctx).Handler(), slog.LevelWarn),
@@ -200,6 +203,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 // gracefully and releases everything New took.
 func (e *Engine) Serve(ctx context.Context) error {
 	go e.containers.WatchExits(ctx)
+	go e.idle.run(ctx)
 	errc := make(chan error, len(e.listeners))
 	for _, l := range e.listeners {
 		log.From(ctx).Info("API listening", "addr", l.Addr().String())

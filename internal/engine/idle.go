@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"context"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// idleRelease gives the heap a burst of API calls grew back to the kernel
+// once the daemon has been quiet for a while. Go's own scavenger returns
+// freed pages slowly and keeps a margin above the heap goal; a daemon that
+// spends most of its life idle would hold megabytes for nothing. A call
+// that started is what counts as activity: a stream held open for hours
+// (events, logs -f, attach) does not keep the memory held.
+type idleRelease struct {
+	quiet    time.Duration // how long without a new call counts as idle
+	lastCall atomic.Int64  // unix nanoseconds of the latest call's start
+	released atomic.Int64  // lastCall when the heap was last released
+	free     func()        // debug.FreeOSMemory, or a test's counter
+}
+
+func newIdleRelease(quiet time.Duration) *idleRelease {
+	return &idleRelease{quiet: quiet, free: debug.FreeOSMemory}
+}
+
+// wrap notes the start of every call to h.
+func (r *idleRelease) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, q *http.Request) {
+		r.lastCall.Store(time.Now().UnixNano())
+		h.ServeHTTP(w, q)
+	})
+}
+
+// run releases the heap once at start (start-up garbage) and then after
+// every burst, once quiet has passed since its last call, until ctx ends.
+func (r *idleRelease) run(ctx context.Context) {
+	r.free()
+	tick := time.NewTicker(r.quiet / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			r.check(now)
+		}
+	}
+}
+
+// check releases the heap if calls came since the last release and none
+// in the last quiet period.
+func (r *idleRelease) check(now time.Time) {
+	last := r.lastCall.Load()
+	if last == 0 || last == r.released.Load() || now.Sub(time.Unix(0, last)) < r.quiet {
+		return
+	}
+	r.released.Store(last)
+	r.free()
+}
