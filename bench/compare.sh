@@ -274,7 +274,11 @@ for s in "${sections[@]}"; do
     fi
     ;;
   memory)
-    say "idle engine memory"
+    # Idle means idle: both engines get the same ${QUIET:-15} s with no
+    # call, long enough for berth to hand a burst's heap back (engine/idle.go)
+    # and for Go's scavenger in dockerd and containerd to run too.
+    say "idle engine memory (after ${QUIET:-15} s quiet)"
+    sleep "${QUIET:-15}"
     d=$(rss_kib $(pgrep -x dockerd) $(pgrep -x containerd))
     b=$(rss_kib "$berth_pid")
     rows+=("| idle engine RSS (MiB) | $(awk -v k="$d" 'BEGIN{printf "%.1f", k/1024}') (dockerd + containerd) | $(awk -v k="$b" 'BEGIN{printf "%.1f", k/1024}') (berth daemon) | same process |")

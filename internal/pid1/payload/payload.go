@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	_ "embed"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,13 +34,13 @@ func Program() ([]byte, error) {
 // atomically, so a container starting meanwhile binds the old or the new
 // one, never half of one.
 func Install(dir string) (string, error) {
+	path := filepath.Join(dir, "docker-init")
+	if installed(path) {
+		return path, nil
+	}
 	program, err := Program()
 	if err != nil {
 		return "", err
-	}
-	path := filepath.Join(dir, "docker-init")
-	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, program) {
-		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return "", err
@@ -63,4 +65,32 @@ func Install(dir string) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+// installed reports whether path holds the embedded program, judged by the
+// size and CRC-32 that the gzip trailer records, so a daemon start that
+// finds it in place neither decompresses it nor holds a copy in memory. The
+// check guards against a stale program from another berth version, not
+// against forgery: dir is root's, and whoever can write there could as
+// well replace the file after the check.
+func installed(path string) bool {
+	if len(compressed) < 8 {
+		return false
+	}
+	trailer := compressed[len(compressed)-8:]
+	wantCRC := binary.LittleEndian.Uint32(trailer[:4])
+	wantSize := binary.LittleEndian.Uint32(trailer[4:])
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o755 || uint64(fi.Size()) != uint64(wantSize) {
+		return false
+	}
+	h := crc32.NewIEEE()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return h.Sum32() == wantCRC
 }

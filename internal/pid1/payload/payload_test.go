@@ -99,3 +99,49 @@ func TestInit(t *testing.T) {
 		}
 	}
 }
+
+// TestInstallReplacesStale checks that a program already in place is kept
+// only when it is the embedded one: a file of the same size with one byte
+// changed, a truncated one, or one with the wrong mode is replaced.
+func TestInstallReplacesStale(t *testing.T) {
+	want, err := Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path, err := Install(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !installed(path) {
+		t.Fatal("a fresh install is not recognised as installed")
+	}
+	flipped := bytes.Clone(want)
+	flipped[len(flipped)/2] ^= 0xff
+	for name, stale := range map[string]struct {
+		body []byte
+		mode os.FileMode
+	}{
+		"one byte changed": {flipped, 0o755},
+		"truncated":        {want[:len(want)-1], 0o755},
+		"wrong mode":       {want, 0o644},
+	} {
+		if err := os.WriteFile(path, stale.body, stale.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, stale.mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Install(dir); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(path)
+		if !bytes.Equal(got, want) || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: not replaced by the embedded program", name)
+		}
+	}
+}
