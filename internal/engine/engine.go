@@ -177,7 +177,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.networks != nil {
 		netAPI = networkBackend{svc: e.networks, containers: e.containers}
 	}
-	e.idle = newIdleRelease(10 * time.Second)
+	e.idle = newIdleRelease(ctx, 10*time.Second)
 	e.server = &http.Server{
 		Handler: e.idle.wrap(dockerapi.New(dockerapi.Config{
 			Logger:             log.From(ctx),

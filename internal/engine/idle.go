@@ -6,9 +6,13 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth/berth/internal/embedmem"
+	"github.com/berth/berth/internal/log"
 )
 
-// idleRelease gives the heap a burst of API calls grew back to the kernel
+// idleRelease gives the heap a burst of API calls grew back to the kernel,
+// and drops the pages of embedded blobs (embedmem),
 // once the daemon has been quiet for a while. Go's own scavenger returns
 // freed pages slowly and keeps a margin above the heap goal; a daemon that
 // spends most of its life idle would hold megabytes for nothing. A call
@@ -21,8 +25,17 @@ type idleRelease struct {
 	free     func()        // debug.FreeOSMemory, or a test's counter
 }
 
-func newIdleRelease(quiet time.Duration) *idleRelease {
-	return &idleRelease{quiet: quiet, free: debug.FreeOSMemory}
+func newIdleRelease(ctx context.Context, quiet time.Duration) *idleRelease {
+	return &idleRelease{quiet: quiet, free: func() { freeMemory(ctx) }}
+}
+
+// freeMemory returns the free heap to the kernel and drops the pages of
+// the embedded programs, installed by now, that the kernel mapped in.
+func freeMemory(ctx context.Context) {
+	debug.FreeOSMemory()
+	if err := embedmem.Release(); err != nil {
+		log.From(ctx).Warn("release embedded blobs", "err", err)
+	}
 }
 
 // wrap notes the start of every call to h.

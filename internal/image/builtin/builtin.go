@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"strings"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/internal/embedmem"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/image"
 )
@@ -36,7 +37,9 @@ const (
 var epoch = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 //go:embed hello.gz
-var helloGz []byte
+var helloGz string
+
+func init() { embedmem.Register(helloGz) }
 
 // Blob is one blob of the built-in image.
 type Blob struct {
@@ -51,22 +54,14 @@ type Image struct {
 	Layer    Blob // uncompressed layer tar holding /hello
 }
 
-var (
-	buildOnce sync.Once
-	built     *Image
-	buildErr  error
-)
-
-// Build returns the built-in image's blobs. They are made once per process
-// and are the same bytes on every run.
-func Build() (*Image, error) {
-	buildOnce.Do(func() { built, buildErr = build() })
-	return built, buildErr
-}
+// Build returns the built-in image's blobs, the same bytes on every run.
+// They are made afresh at each call and not kept: the layer alone is over
+// a megabyte, and the daemon needs it only when it creates the image.
+func Build() (*Image, error) { return build() }
 
 // Program returns the hello program's executable.
 func Program() ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(helloGz))
+	zr, err := gzip.NewReader(strings.NewReader(helloGz))
 	if err != nil {
 		return nil, fmt.Errorf("built-in hello program: %w", err)
 	}

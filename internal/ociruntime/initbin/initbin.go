@@ -19,7 +19,7 @@ import (
 // cost more than the init saves). embed.go fills them.
 type program struct {
 	name      string
-	bytes, id []byte
+	bytes, id string
 }
 
 var (
@@ -46,7 +46,7 @@ func (p program) install(dir string) (string, error) {
 	if len(p.bytes) == 0 {
 		return "", nil
 	}
-	id := strings.TrimSpace(string(p.id))
+	id := strings.TrimSpace(p.id)
 	if len(id) < 12 {
 		return "", fmt.Errorf("the embedded %s has no id", p.name)
 	}
@@ -62,7 +62,7 @@ func (p program) install(dir string) (string, error) {
 		return "", fmt.Errorf("install %s: %w", p.name, err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(p.bytes)
+	_, err = tmp.WriteString(p.bytes)
 	if err == nil {
 		err = tmp.Chmod(0o555)
 	}

@@ -9,12 +9,12 @@ import (
 
 func TestInstall(t *testing.T) {
 	defer func(saved program) { initProgram = saved }(initProgram)
-	initProgram.bytes, initProgram.id = nil, nil
+	initProgram.bytes, initProgram.id = "", ""
 	if path, err := Install(t.TempDir()); path != "" || err != nil {
 		t.Fatalf("nothing embedded: %q %v", path, err)
 	}
 	program := []byte("#!/bin/true\n")
-	initProgram.bytes, initProgram.id = program, []byte("0123456789abcdef0123\n")
+	initProgram.bytes, initProgram.id = string(program), "0123456789abcdef0123\n"
 	dir := filepath.Join(t.TempDir(), "@init")
 	path, err := Install(dir)
 	if err != nil {
@@ -46,7 +46,7 @@ func TestInstall(t *testing.T) {
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, program) {
 		t.Errorf("after repair: %q", b)
 	}
-	initProgram.id = []byte("short")
+	initProgram.id = "short"
 	if _, err := Install(dir); err == nil {
 		t.Error("a short id was accepted")
 	}

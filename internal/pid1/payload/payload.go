@@ -6,7 +6,6 @@ package payload
 //go:generate go test -run TestPayloadMatchesSource -update .
 
 import (
-	"bytes"
 	"compress/gzip"
 	_ "embed"
 	"encoding/binary"
@@ -15,14 +14,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/berth/berth/internal/embedmem"
 )
 
 //go:embed pid1.gz
-var compressed []byte
+var compressed string
+
+func init() { embedmem.Register(compressed) }
 
 // Program returns the init's executable.
 func Program() ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(compressed))
+	zr, err := gzip.NewReader(strings.NewReader(compressed))
 	if err != nil {
 		return nil, fmt.Errorf("the embedded init: %w", err)
 	}
@@ -77,7 +81,7 @@ func installed(path string) bool {
 	if len(compressed) < 8 {
 		return false
 	}
-	trailer := compressed[len(compressed)-8:]
+	trailer := []byte(compressed[len(compressed)-8:])
 	wantCRC := binary.LittleEndian.Uint32(trailer[:4])
 	wantSize := binary.LittleEndian.Uint32(trailer[4:])
 	f, err := os.Open(path)
