@@ -20,8 +20,10 @@ func main() {
 		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	root := cli.NewRootCommand()
-	root.AddCommand(newDaemonCommand(), newRuntimeCommand(), newMonitorCommand())
+	root := cli.NewCommandFor(os.Args[1:],
+		cli.Command{Name: "daemon", Make: newDaemonCommand},
+		cli.Command{Name: "runtime", Make: newRuntimeCommand},
+		cli.Command{Name: "monitor", Make: newMonitorCommand})
 	code := cli.Execute(ctx, root)
 	stop()
 	os.Exit(code)

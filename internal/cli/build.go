@@ -73,13 +73,13 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.Dockerfile, "file", "f", "", "name of the Dockerfile (default: PATH/Dockerfile)")
-	f.StringArrayVarP(&opts.Tags, "tag", "t", nil, "name and optionally a tag in the name:tag format (repeatable)")
+	stringArrayVarP(f, &opts.Tags, "tag", "t", nil, "name and optionally a tag in the name:tag format (repeatable)")
 	f.StringVar(&opts.Target, "target", "", "set the target build stage to build")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "do not use cache when building the image")
 	f.BoolVar(&opts.Pull, "pull", false, "always attempt to pull a newer version of the image")
 	f.BoolVarP(&opts.Quiet, "quiet", "q", false, "suppress the build output and print image ID on success")
-	f.StringArrayVar(&buildArgs, "build-arg", nil, "set build-time variables")
-	f.StringArrayVar(&labels, "label", nil, "set metadata for an image")
+	stringArrayVar(f, &buildArgs, "build-arg", nil, "set build-time variables")
+	stringArrayVar(f, &labels, "label", nil, "set metadata for an image")
 	f.StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
 	f.StringVar(&opts.Network, "network", "", "set the networking mode for the RUN instructions during build")
 	return cmd

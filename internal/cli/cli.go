@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,9 +41,52 @@ func (c *CLI) Client() (*client.Client, error) {
 	return cl, nil
 }
 
+// Command is a top-level command main adds to the tree (the roles that are
+// not API clients: daemon, runtime, monitor), made only when needed.
+type Command struct {
+	Name string
+	Make func() *cobra.Command
+}
+
+// topLevel lists the client verbs by the names and aliases they answer to.
+// TestTopLevelNames checks it against the commands themselves.
+var topLevel = []struct {
+	names []string
+	make  func(*CLI) *cobra.Command
+}{
+	{[]string{"version"}, newVersionCommand},
+	{[]string{"create"}, newCreateCommand}, {[]string{"run"}, newRunCommand},
+	{[]string{"start"}, newStartCommand}, {[]string{"stop"}, newStopCommand},
+	{[]string{"kill"}, newKillCommand}, {[]string{"rm"}, newRmCommand},
+	{[]string{"wait"}, newWaitCommand}, {[]string{"logs"}, newLogsCommand},
+	{[]string{"inspect"}, newInspectCommand}, {[]string{"ps", "list", "ls"}, newPsCommand},
+	{[]string{"volume"}, newVolumeCommand}, {[]string{"network"}, newNetworkCommand},
+	{[]string{"restart"}, newRestartCommand}, {[]string{"rename"}, newRenameCommand},
+	{[]string{"attach"}, newAttachCommand}, {[]string{"events"}, newEventsCommand},
+	{[]string{"info"}, newInfoCommand}, {[]string{"container"}, newContainerCommand},
+	{[]string{"exec"}, newExecCommand}, {[]string{"build"}, newBuildCommand},
+	{[]string{"pull"}, newPullCommand}, {[]string{"push"}, newPushCommand},
+	{[]string{"images"}, newImagesCommand}, {[]string{"tag"}, newTagCommand},
+	{[]string{"rmi"}, newRmiCommand}, {[]string{"load"}, newLoadCommand},
+	{[]string{"import"}, newImportCommand}, {[]string{"save"}, newSaveCommand},
+	{[]string{"login"}, newLoginCommand}, {[]string{"logout"}, newLogoutCommand},
+	{[]string{"cp"}, newCpCommand}, {[]string{"commit"}, newCommitCommand},
+	{[]string{"export"}, newExportCommand}, {[]string{"diff"}, newDiffCommand},
+	{[]string{"stats"}, newStatsCommand}, {[]string{"top"}, newTopCommand},
+	{[]string{"pause"}, newPauseCommand}, {[]string{"unpause"}, newUnpauseCommand},
+	{[]string{"update"}, newUpdateCommand}, {[]string{"system"}, newSystemCommand},
+}
+
 // NewRootCommand returns the `berth` command with every client verb.
-// Roles that are not API clients (daemon, runtime, init) are added by main.
-func NewRootCommand() *cobra.Command {
+func NewRootCommand() *cobra.Command { return NewCommandFor(nil) }
+
+// NewCommandFor returns the `berth` command to run args (os.Args[1:]),
+// with main's extra commands. A CLI process runs one command, and making
+// the whole tree (forty verbs, hundreds of flags) cost every invocation
+// milliseconds: when args name a top-level command, only that one is
+// made. Anything else (no command, help, completion, an unknown word)
+// gets the whole tree, so help and errors read as always.
+func NewCommandFor(args []string, extra ...Command) *cobra.Command {
 	c := &CLI{out: os.Stdout, errOut: os.Stderr}
 	root := &cobra.Command{
 		Use:           "berth [OPTIONS] COMMAND",
@@ -57,18 +102,44 @@ func NewRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVarP(&c.host, "host", "H", "", "daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, unix:///run/berth/berth.sock)")
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)
-	root.AddCommand(
-		newVersionCommand(c),
-		newCreateCommand(c), newRunCommand(c), newStartCommand(c), newStopCommand(c),
-		newKillCommand(c), newRmCommand(c), newWaitCommand(c), newLogsCommand(c),
-		newInspectCommand(c), newPsCommand(c), newVolumeCommand(c), newNetworkCommand(c),
-		newRestartCommand(c), newRenameCommand(c), newAttachCommand(c), newEventsCommand(c),
-		newInfoCommand(c), newContainerCommand(c), newExecCommand(c), newBuildCommand(c),
-		newPullCommand(c), newPushCommand(c), newImagesCommand(c), newTagCommand(c), newRmiCommand(c),
-		newLoadCommand(c), newImportCommand(c), newSaveCommand(c), newLoginCommand(c), newLogoutCommand(c),
-	)
-	root.AddCommand(extraCommands(c)...) // extras.go
+	word := commandWord(args)
+	for _, t := range topLevel {
+		if word != "" && slices.Contains(t.names, word) {
+			root.AddCommand(t.make(c))
+			return root
+		}
+	}
+	for _, e := range extra {
+		if word != "" && e.Name == word {
+			root.AddCommand(e.Make())
+			return root
+		}
+	}
+	for _, t := range topLevel {
+		root.AddCommand(t.make(c))
+	}
+	for _, e := range extra {
+		root.AddCommand(e.Make())
+	}
 	return root
+}
+
+// commandWord is the first word of args that is not a global flag or its
+// value: the top-level command's name, or "" when there is none.
+func commandWord(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return ""
+		case a == "-H" || a == "--host":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // Execute runs root and returns the process exit code. Errors print as

@@ -63,3 +63,58 @@ func TestRunFlagErrorsNameTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestTopLevelNames: the table NewCommandFor picks from names each
+// command by exactly the name and aliases the command answers to, and the
+// command made for a word is the one cobra runs.
+func TestTopLevelNames(t *testing.T) {
+	for _, e := range topLevel {
+		cmd := e.make(&CLI{})
+		got := append([]string{cmd.Name()}, cmd.Aliases...)
+		if strings.Join(got, ",") != strings.Join(e.names, ",") {
+			t.Errorf("table names %v, the command answers to %v", e.names, got)
+		}
+		for _, word := range e.names {
+			root := NewCommandFor([]string{"-H", "unix:///x", word, "--help"})
+			if len(root.Commands()) != 1 {
+				t.Fatalf("%s: %d commands made", word, len(root.Commands()))
+			}
+			found, _, err := root.Find([]string{word})
+			if err != nil || found.Name() != cmd.Name() {
+				t.Errorf("%s: found %v, %v", word, found, err)
+			}
+		}
+	}
+	if n := len(NewRootCommand().Commands()); n != len(topLevel) {
+		t.Errorf("the whole tree has %d commands, the table %d", n, len(topLevel))
+	}
+}
+
+func TestCommandWord(t *testing.T) {
+	for args, want := range map[string]string{
+		"":                    "",
+		"run --rm hello":      "run",
+		"-H unix:///s ps -a":  "ps",
+		"--host unix:///s ps": "ps",
+		"--host=unix:///s ps": "ps",
+		"--help":              "",
+		"-- run":              "",
+		"--help images":       "images",
+		"-H run version":      "version",
+	} {
+		if got := commandWord(strings.Fields(args)); got != want {
+			t.Errorf("commandWord(%q) = %q, want %q", args, got, want)
+		}
+	}
+	// An unknown word, and none, make the whole tree (help and the
+	// unknown-command error need it).
+	extra := Command{Name: "daemon", Make: func() *cobra.Command { return &cobra.Command{Use: "daemon"} }}
+	for _, args := range [][]string{nil, {"nosuch"}, {"help", "run"}, {"__complete", "r"}} {
+		if n := len(NewCommandFor(args, extra).Commands()); n != len(topLevel)+1 {
+			t.Errorf("%q: %d commands made", args, n)
+		}
+	}
+	if cmds := NewCommandFor([]string{"daemon"}, extra).Commands(); len(cmds) != 1 || cmds[0].Name() != "daemon" {
+		t.Errorf("daemon: %v", cmds)
+	}
+}

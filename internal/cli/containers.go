@@ -243,7 +243,7 @@ func newPsCommand(c *CLI) *cobra.Command {
 	f.BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	f.BoolVarP(&latest, "latest", "l", false, "show the latest created container (includes all states)")
 	f.IntVarP(&last, "last", "n", -1, "show n last created containers (includes all states)")
-	f.StringArrayVarP(&filters, "filter", "f", nil, "filter output based on conditions provided")
+	stringArrayVarP(f, &filters, "filter", "f", nil, "filter output based on conditions provided")
 	f.StringVar(&format, "format", "", "format output using a custom template")
 	return cmd
 }

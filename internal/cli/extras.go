@@ -23,16 +23,6 @@ import (
 	"github.com/berth/berth/internal/layer"
 )
 
-// extraCommands are cp, commit, export, diff, stats, top, pause, unpause,
-// update and system.
-func extraCommands(c *CLI) []*cobra.Command {
-	return []*cobra.Command{
-		newCpCommand(c), newCommitCommand(c), newExportCommand(c), newDiffCommand(c),
-		newStatsCommand(c), newTopCommand(c), newPauseCommand(c), newUnpauseCommand(c),
-		newUpdateCommand(c), newSystemCommand(c),
-	}
-}
-
 // splitCpArg splits "container:path"; a local path has no colon before
 // its first slash.
 func splitCpArg(arg string) (ctr, p string) {
@@ -278,7 +268,7 @@ func newCommitCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&author, "author", "a", "", "author (e.g., \"John Hannibal Smith <hannibal@a-team.com>\")")
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
-	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	stringArrayVarP(cmd.Flags(), &changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
 	cmd.Flags().BoolVarP(&pause, "pause", "p", true, "pause container during commit")
 	return cmd
 }

@@ -235,7 +235,7 @@ func newImportCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVarP(&opts.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
+	stringArrayVarP(cmd.Flags(), &opts.Changes, "change", "c", nil, "apply Dockerfile instruction to the created image")
 	cmd.Flags().StringVarP(&opts.Message, "message", "m", "", "set commit message for imported image")
 	cmd.Flags().StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
 	return cmd

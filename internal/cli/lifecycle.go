@@ -182,7 +182,7 @@ func newEventsCommand(c *CLI) *cobra.Command {
 	cmd.Flags().StringVar(&since, "since", "", "show all events created since timestamp")
 	cmd.Flags().StringVar(&until, "until", "", "stream events until this timestamp")
 	cmd.Flags().StringVar(&format, "format", "", "format the output using the given Go template")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output based on conditions provided")
+	stringArrayVarP(cmd.Flags(), &filters, "filter", "f", nil, "filter output based on conditions provided")
 	return cmd
 }
 
@@ -265,7 +265,7 @@ func newContainerPruneCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
+	stringArrayVar(cmd.Flags(), &filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
 	return cmd
 }
 

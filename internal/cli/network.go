@@ -75,8 +75,8 @@ func newNetworkCreateCommand(c *CLI) *cobra.Command {
 	f.StringVar(&gateway, "gateway", "", "IPv4 gateway for the subnet")
 	f.StringVar(&ipRange, "ip-range", "", "allocate container IPs from a sub-range")
 	f.BoolVar(&internal, "internal", false, "restrict external access to the network")
-	f.StringArrayVarP(&opts, "opt", "o", nil, "set driver specific options")
-	f.StringArrayVar(&labels, "label", nil, "set metadata on a network")
+	stringArrayVarP(f, &opts, "opt", "o", nil, "set driver specific options")
+	stringArrayVar(f, &labels, "label", nil, "set metadata on a network")
 	return cmd
 }
 
@@ -125,7 +125,7 @@ func newNetworkLsCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network IDs")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "provide filter values (e.g. 'driver=bridge')")
+	stringArrayVarP(cmd.Flags(), &filters, "filter", "f", nil, "provide filter values (e.g. 'driver=bridge')")
 	cmd.Flags().StringVar(&format, "format", "", "format output using a custom template")
 	return cmd
 }
@@ -199,7 +199,7 @@ func newNetworkPruneCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
+	stringArrayVar(cmd.Flags(), &filters, "filter", nil, "provide filter values (e.g. 'until=<timestamp>')")
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	return cmd
 }
@@ -227,7 +227,7 @@ func newNetworkConnectCommand(c *CLI) *cobra.Command {
 			return cl.NetworkConnect(cmd.Context(), args[0], args[1], es)
 		},
 	}
-	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "add network-scoped alias for the container")
+	stringArrayVar(cmd.Flags(), &aliases, "alias", nil, "add network-scoped alias for the container")
 	cmd.Flags().StringVar(&ip, "ip", "", "IPv4 address")
 	return cmd
 }
@@ -269,16 +269,16 @@ func (o *netOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.network, "network", "", "connect a container to a network")
 	f.StringVar(&o.network, "net", "", "connect a container to a network")
 	f.MarkHidden("net")
-	f.StringArrayVar(&o.aliases, "network-alias", nil, "add network-scoped alias for the container")
+	stringArrayVar(f, &o.aliases, "network-alias", nil, "add network-scoped alias for the container")
 	f.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
-	f.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a container's port(s) to the host")
+	stringArrayVarP(f, &o.publish, "publish", "p", nil, "publish a container's port(s) to the host")
 	f.BoolVarP(&o.publishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
-	f.StringArrayVar(&o.expose, "expose", nil, "expose a port or a range of ports")
-	f.StringArrayVar(&o.dns, "dns", nil, "set custom DNS servers")
-	f.StringArrayVar(&o.dnsSearch, "dns-search", nil, "set custom DNS search domains")
-	f.StringArrayVar(&o.dnsOpts, "dns-option", nil, "set DNS options")
-	f.StringArrayVar(&o.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip)")
-	f.StringArrayVar(&o.links, "link", nil, "add link to another container")
+	stringArrayVar(f, &o.expose, "expose", nil, "expose a port or a range of ports")
+	stringArrayVar(f, &o.dns, "dns", nil, "set custom DNS servers")
+	stringArrayVar(f, &o.dnsSearch, "dns-search", nil, "set custom DNS search domains")
+	stringArrayVar(f, &o.dnsOpts, "dns-option", nil, "set DNS options")
+	stringArrayVar(f, &o.addHosts, "add-host", nil, "add a custom host-to-IP mapping (host:ip)")
+	stringArrayVar(f, &o.links, "link", nil, "add link to another container")
 }
 
 // apply puts the network flags into a create request.

@@ -44,8 +44,8 @@ type containerOptions struct {
 
 func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.name, "name", "", "assign a name to the container")
-	f.StringArrayVarP(&o.env, "env", "e", nil, "set environment variables")
-	f.StringArrayVarP(&o.labels, "label", "l", nil, "set metadata on a container")
+	stringArrayVarP(f, &o.env, "env", "e", nil, "set environment variables")
+	stringArrayVarP(f, &o.labels, "label", "l", nil, "set metadata on a container")
 	f.StringVarP(&o.workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVarP(&o.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	f.StringVar(&o.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
@@ -54,7 +54,7 @@ func (o *containerOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.autoRemove, "rm", false, "automatically remove the container when it exits")
 	f.StringVar(&o.restart, "restart", "no", "restart policy to apply when a container exits")
 	f.StringVar(&o.logDriver, "log-driver", "", "logging driver for the container")
-	f.StringArrayVar(&o.logOpts, "log-opt", nil, "log driver options")
+	stringArrayVar(f, &o.logOpts, "log-opt", nil, "log driver options")
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")

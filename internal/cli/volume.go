@@ -76,8 +76,8 @@ func newVolumeCreateCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&driver, "driver", "d", "local", "volume driver name")
-	cmd.Flags().StringArrayVarP(&opts, "opt", "o", nil, "driver specific options")
-	cmd.Flags().StringArrayVar(&labels, "label", nil, "set metadata for a volume")
+	stringArrayVarP(cmd.Flags(), &opts, "opt", "o", nil, "driver specific options")
+	stringArrayVar(cmd.Flags(), &labels, "label", nil, "set metadata for a volume")
 	return cmd
 }
 
@@ -126,7 +126,7 @@ func newVolumeLsCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
-	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "provide filter values (e.g. 'dangling=true')")
+	stringArrayVarP(cmd.Flags(), &filters, "filter", "f", nil, "provide filter values (e.g. 'dangling=true')")
 	cmd.Flags().StringVar(&format, "format", "", "format output using a custom template")
 	return cmd
 }
@@ -207,6 +207,6 @@ func newVolumePruneCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (e.g. 'label=<label>')")
+	stringArrayVar(cmd.Flags(), &filters, "filter", nil, "provide filter values (e.g. 'label=<label>')")
 	return cmd
 }
