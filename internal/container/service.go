@@ -170,6 +170,23 @@ func (s *Service) mutate(ctx context.Context, id string, fn func(c *Container)) 
 	return &next, nil
 }
 
+// setTransient is mutate without the store: for the states an --rm
+// container passes through between its exit and its removal. They need
+// not survive a crash, because recovery ends the same way without them:
+// the record still says running, Reconcile finds the task gone, and
+// HandleExit removes the container. Skipping them saves two commits
+// (four fsyncs) on every `run --rm`.
+func (s *Service) setTransient(id string, fn func(c *Container)) (*Container, error) {
+	cur, err := s.index.get(id)
+	if err != nil {
+		return nil, err
+	}
+	next := *cur
+	fn(&next)
+	s.index.add(&next)
+	return &next, nil
+}
+
 // CreateRequest is POST /containers/create.
 type CreateRequest struct {
 	Name       string
@@ -503,7 +520,12 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	s.releaseVolumes(ctx, c)
 	ran := at.Sub(c.State.StartedAt)
 	s.stopHealth(c.ID) // health.go
-	c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.SetExited(st.ExitCode, at) })
+	setExited := func(c *Container) { c.State.SetExited(st.ExitCode, at) }
+	if c.HostConfig.AutoRemove {
+		c, err = s.setTransient(c.ID, setExited)
+	} else {
+		c, err = s.mutate(ctx, c.ID, setExited)
+	}
 	if err != nil {
 		log.From(ctx).Error("recording the exit", "container", c.ID, "err", err)
 	}
@@ -753,7 +775,15 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	if _, err := s.index.get(c.ID); err != nil {
 		return nil // removed meanwhile (--rm)
 	}
-	if c, err = s.mutate(ctx, c.ID, func(c *Container) { c.State.Status = StatusRemoving }); err != nil {
+	setRemoving := func(c *Container) { c.State.Status = StatusRemoving }
+	if c.HostConfig.AutoRemove && c.HasBeenStarted {
+		// Its record says running (HandleExit did not store the exit):
+		// recovery removes it. See setTransient.
+		c, err = s.setTransient(c.ID, setRemoving)
+	} else {
+		c, err = s.mutate(ctx, c.ID, setRemoving)
+	}
+	if err != nil {
 		return err
 	}
 	s.cfg.Monitor.Delete(ctx, c.ID, true)

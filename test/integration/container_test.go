@@ -226,3 +226,40 @@ func TestPrivilegedRuns(t *testing.T) {
 		t.Fatalf("privileged container has no capabilities: %q", out)
 	}
 }
+
+// TestAutoRemoveAfterDaemonKill: an --rm container's exit and removal
+// are not stored as they happen (setTransient); its record says running
+// until it is gone. One that exits while the daemon is dead must still be
+// removed, whole, when the daemon comes back.
+func TestAutoRemoveAfterDaemonKill(t *testing.T) {
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	loadBusybox(t, d)
+	ctx := context.Background()
+	created, err := d.Client.ContainerCreate(ctx, "", container.CreateRequest{
+		Config:     &container.Config{Image: "busybox", Cmd: []string{"sh", "-c", "echo up; sleep 1"}},
+		HostConfig: &container.HostConfig{AutoRemove: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Client.ContainerStart(ctx, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, d.Client, created.ID, "up\n")
+	d.Kill()
+	time.Sleep(1500 * time.Millisecond) // it exits meanwhile
+	d2 := testutil.RestartDaemon(t, d)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := d2.Client.ContainerInspect(ctx, created.ID)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the --rm container is still there after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertNoMountsLeft(t, d2)
+}
