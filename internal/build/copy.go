@@ -52,7 +52,7 @@ func (s *buildState) withRootfs(ctx context.Context, parent string, fn func(id, 
 	mnt := filepath.Join(s.tmp, id)
 	images := s.b.images
 	if parent != "" {
-		err = images.PrepareRootfs(ctx, id, parent, mnt)
+		err = images.PrepareRootfs(ctx, id, parent, mnt, image.RootfsOptions{})
 	} else {
 		var mounts []snapshot.Mount
 		if mounts, err = images.Snapshotter().Prepare(ctx, "container-"+id, ""); err == nil {
@@ -139,7 +139,7 @@ func (s *buildState) copyStep(ctx context.Context, n *parser.Node, c copySpec) (
 		}
 		id := "build-src-" + randomID()
 		mnt := filepath.Join(s.tmp, id)
-		if err := s.b.images.PrepareRootfs(ctx, id, fromID, mnt); err != nil {
+		if err := s.b.images.PrepareRootfs(ctx, id, fromID, mnt, image.RootfsOptions{}); err != nil {
 			return err
 		}
 		defer func() {

@@ -114,7 +114,7 @@ func (s *Service) openRoot(ctx context.Context, ref string, withVolumes bool) (_
 		os.Remove(rootfs)
 		os.Remove(s.bundle(c.ID))
 	}
-	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs); err != nil {
+	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, false); err != nil {
 		cleanup()
 		return nil, nil, err
 	}

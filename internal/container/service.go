@@ -37,8 +37,9 @@ type Images interface {
 	// Resolve finds a local image by reference, ID or ID prefix.
 	Resolve(ctx context.Context, ref string) (Image, error)
 	// PrepareRootfs makes the writable root filesystem of container id on
-	// top of image and mounts it at target.
-	PrepareRootfs(ctx context.Context, id, imageID, target string) error
+	// top of image and mounts it at target; volatile (for --rm) skips every
+	// sync of its writes, unmount included.
+	PrepareRootfs(ctx context.Context, id, imageID, target string, volatile bool) error
 	// UnmountRootfs unmounts it; its content stays.
 	UnmountRootfs(ctx context.Context, id, target string) error
 	// RemoveRootfs deletes it.
@@ -370,7 +371,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() { os.RemoveAll(bundle) })
-	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs); err != nil {
+	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, c.HostConfig.AutoRemove); err != nil {
 		return err
 	}
 	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })

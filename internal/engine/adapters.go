@@ -33,8 +33,8 @@ func (a images) Resolve(ctx context.Context, ref string) (container.Image, error
 	return container.Image{ID: img.ID.String(), Name: name, Config: *img.ContainerConfig()}, nil
 }
 
-func (a images) PrepareRootfs(ctx context.Context, id, imageID, target string) error {
-	return a.store.PrepareRootfs(ctx, id, imageID, target)
+func (a images) PrepareRootfs(ctx context.Context, id, imageID, target string, volatile bool) error {
+	return a.store.PrepareRootfs(ctx, id, imageID, target, image.RootfsOptions{Volatile: volatile})
 }
 
 // UnmountRootfs unmounts a container's rootfs; one not mounted is fine.

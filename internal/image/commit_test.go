@@ -86,7 +86,7 @@ func testCommit(t *testing.T, s *Store) {
 	root := testutil.DataRoot(t)
 	res := load(t, s, testutil.BusyboxImage(t, "busybox:latest"))
 	target := filepath.Join(root, "c1")
-	if err := s.PrepareRootfs(ctx, "c1", res[0].ID.String(), target); err != nil {
+	if err := s.PrepareRootfs(ctx, "c1", res[0].ID.String(), target, RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(target, "added"), []byte("new"), 0o644)
@@ -104,7 +104,7 @@ func testCommit(t *testing.T, s *Store) {
 		t.Fatalf("committed image %+v", img)
 	}
 	t2 := filepath.Join(root, "c2")
-	if err := s.PrepareRootfs(ctx, "c2", "committed:1", t2); err != nil {
+	if err := s.PrepareRootfs(ctx, "c2", "committed:1", t2, RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	defer s.UnmountRootfs(ctx, "c2", t2)

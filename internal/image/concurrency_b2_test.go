@@ -248,7 +248,7 @@ func TestConcurrentLoadDeleteGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := filepath.Join(root, "rootfs")
-	if err := s.PrepareRootfs(ctx, "cb", b.ID.String(), target); err != nil {
+	if err := s.PrepareRootfs(ctx, "cb", b.ID.String(), target, image.RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, errBase := os.Stat(filepath.Join(target, "base"))

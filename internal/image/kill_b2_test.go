@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/content"
+	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/testutil"
 )
@@ -136,7 +137,7 @@ func TestKillMidLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := filepath.Join(root, "rootfs")
-	if err := s.PrepareRootfs(ctx, "c", img.ID.String(), target); err != nil {
+	if err := s.PrepareRootfs(ctx, "c", img.ID.String(), target, image.RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	count := 0

@@ -411,7 +411,7 @@ func testPrepareRootfs(t *testing.T, s *Store) {
 	res := load(t, s, testutil.BusyboxImage(t, "busybox:latest"))
 	target := filepath.Join(root, "rootfs")
 	id := res[0].ID.String()
-	if err := s.PrepareRootfs(ctx, "c1", id, target); err != nil {
+	if err := s.PrepareRootfs(ctx, "c1", id, target, RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(filepath.Join(target, "bin/sh")); err != nil || fi.Mode()&0o111 == 0 {
@@ -427,7 +427,7 @@ func testPrepareRootfs(t *testing.T, s *Store) {
 		t.Fatalf("second unmount: %v", err)
 	}
 	// Restart: the same snapshot comes back with the container's changes.
-	if err := s.PrepareRootfs(ctx, "c1", id, target); err != nil {
+	if err := s.PrepareRootfs(ctx, "c1", id, target, RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(target, "written")); err != nil {

@@ -1,9 +1,13 @@
 package snapshot
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +36,52 @@ func MountAll(mounts []Mount, target string) error {
 		}
 	}
 	return nil
+}
+
+// noVolatile records that this kernel's overlay lacks "volatile" (it came
+// in Linux 5.10).
+var noVolatile atomic.Bool
+
+// MountVolatile is MountAll with every overlay mount given overlay's
+// "volatile" option: the upper directory is never synced, neither at the
+// container's fsyncs nor at unmount. It is for layers that are thrown away
+// rather than kept across a host crash. Where the kernel lacks the option
+// it mounts without it.
+//
+// A volatile mount leaves a marker in the work directory
+// (work/incompat/volatile) that makes overlay refuse to mount that upper
+// directory again, as the sign of a crash. The layers MountVolatile is for
+// are removed after a crash, never mounted again; a marker it finds is
+// from a clean unmount (a restart of the container), and it removes it.
+func MountVolatile(mounts []Mount, target string) error {
+	if noVolatile.Load() {
+		return MountAll(mounts, target)
+	}
+	vm := make([]Mount, len(mounts))
+	overlay := false
+	for i, m := range mounts {
+		if m.Type == "overlay" {
+			overlay = true
+			for _, o := range m.Options {
+				if w, ok := strings.CutPrefix(o, "workdir="); ok {
+					if err := os.RemoveAll(filepath.Join(w, "work", "incompat", "volatile")); err != nil {
+						return fmt.Errorf("overlay work directory %s: %w", w, err)
+					}
+				}
+			}
+			m.Options = append(slices.Clip(m.Options), "volatile")
+		}
+		vm[i] = m
+	}
+	err := MountAll(vm, target)
+	if overlay && errors.Is(err, unix.EINVAL) {
+		// Perhaps an older kernel: try without the option.
+		if MountAll(mounts, target) == nil {
+			noVolatile.Store(true)
+			return nil
+		}
+	}
+	return err
 }
 
 func mountOne(m Mount, target string) error {

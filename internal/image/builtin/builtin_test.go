@@ -139,7 +139,7 @@ func TestEnsure(t *testing.T) {
 			}
 
 			target := filepath.Join(root, "rootfs")
-			if err := s.PrepareRootfs(ctx, "c1", img.ID.String(), target); err != nil {
+			if err := s.PrepareRootfs(ctx, "c1", img.ID.String(), target, image.RootfsOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			out, err := exec.Command(filepath.Join(target, "hello")).Output()
@@ -227,7 +227,7 @@ func TestSaveLoadKeepsID(t *testing.T) {
 		t.Fatalf("Ensure after loading hello = %v, %v", created, err)
 	}
 	target := filepath.Join(root2, "rootfs")
-	if err := s2.PrepareRootfs(ctx, "c", id.String(), target); err != nil {
+	if err := s2.PrepareRootfs(ctx, "c", id.String(), target, image.RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	got, rerr := os.ReadFile(filepath.Join(target, "hello"))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/testutil"
 )
 
@@ -31,7 +32,7 @@ func TestRunsUnderRunc(t *testing.T) {
 	}
 	bundle := filepath.Join(root, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
-	if err := s.PrepareRootfs(ctx, "runc", img.ID.String(), rootfs); err != nil {
+	if err := s.PrepareRootfs(ctx, "runc", img.ID.String(), rootfs, image.RootfsOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	defer s.RemoveRootfs(ctx, "runc")
