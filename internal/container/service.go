@@ -115,6 +115,10 @@ type Service struct {
 	// restarts are the pending restarts by restart policy, and the last
 	// backoff delay of each container (guarded by mu).
 	restarts map[string]*pendingRestart
+	// restartsByUser counts the user's restarts in progress per container
+	// (guarded by mu): an --rm container's exit during one does not
+	// remove it.
+	restartsByUser map[string]int
 	// ops serializes state changes of one container (start, stop, remove).
 	ops keyedMutex
 	// lifetime is the daemon's context: restarts by policy run under it.
@@ -134,7 +138,7 @@ type pendingRestart struct {
 // answers, to match them with what is really running.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, index: newIndex(), waiters: map[string][]chan int{}, pending: map[string][]*pendingAttach{},
-		restarts: map[string]*pendingRestart{}, lifetime: context.WithoutCancel(ctx)}
+		restarts: map[string]*pendingRestart{}, restartsByUser: map[string]int{}, lifetime: context.WithoutCancel(ctx)}
 	all, err := cfg.Store.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load containers: %w", err)
@@ -543,9 +547,14 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 			s.scheduleRestart(c.ID, d.delay)
 		}
 	}
+	// Decided before the waiters hear of the exit: a restart's stop
+	// returns then, and its start must find the container still there.
+	s.mu.Lock()
+	remove := c.HostConfig.AutoRemove && s.restartsByUser[c.ID] == 0
+	s.mu.Unlock()
 	unlock()
 	s.notifyWaiters(c.ID, c.State.ExitCode)
-	if c.HostConfig.AutoRemove {
+	if remove {
 		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
 			log.From(ctx).Error("--rm: removing the container", "container", c.ID, "err", err)
 		}
@@ -654,6 +663,30 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout *int, signal str
 	}
 	s.publish(c, events.ActionStop)
 	return nil
+}
+
+// Restart stops container ref (as Stop; a stopped one is fine) and starts
+// it again. As in Docker, an --rm container survives its restart: the
+// stop's exit does not remove it.
+func (s *Service) Restart(ctx context.Context, ref string, timeout *int, signal string) error {
+	c, err := s.index.get(ref)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.restartsByUser[c.ID]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.restartsByUser[c.ID]--; s.restartsByUser[c.ID] <= 0 {
+			delete(s.restartsByUser, c.ID)
+		}
+		s.mu.Unlock()
+	}()
+	if err := s.Stop(ctx, c.ID, timeout, signal); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+		return err
+	}
+	return s.Start(ctx, c.ID)
 }
 
 // waitChan returns a channel that receives the exit code at the

@@ -23,6 +23,7 @@ type ContainerBackend interface {
 	Create(ctx context.Context, req berthc.CreateRequest) (*berthc.Container, error)
 	Start(ctx context.Context, ref string) error
 	Stop(ctx context.Context, ref string, timeout *int, signal string) error
+	Restart(ctx context.Context, ref string, timeout *int, signal string) error
 	Kill(ctx context.Context, ref, signal string) error
 	Wait(ctx context.Context, ref string, cond berthc.WaitCondition) (<-chan berthc.WaitResult, error)
 	Remove(ctx context.Context, ref string, opts berthc.RemoveOptions) error
@@ -95,11 +96,7 @@ func (s *Server) routeContainers(b ContainerBackend) {
 		if err != nil {
 			return err
 		}
-		id := r.PathValue("id")
-		if err := b.Stop(r.Context(), id, timeout, r.URL.Query().Get("signal")); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
-			return err
-		}
-		if err := b.Start(r.Context(), id); err != nil {
+		if err := b.Restart(r.Context(), r.PathValue("id"), timeout, r.URL.Query().Get("signal")); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -267,3 +267,21 @@ func TestDockerCpStoppedVolumes(t *testing.T) {
 		t.Fatalf("mounts left under the exec root: %v", n)
 	}
 }
+
+// As with Docker, `docker restart` keeps an --rm container (the stop's
+// exit does not remove it) and its writable layer, mounted volatile, is
+// mounted again; it goes away at its next exit.
+func TestDockerRestartKeepsRmContainer(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	must(t, d, "run", "-d", "--rm", "--name", "rr", "busybox", "sh", "-c", "[ -f /mark ] && echo again; touch /mark; exec sleep 300")
+	must(t, d, "restart", "-t", "1", "rr")
+	if s := must(t, d, "inspect", "-f", "{{.State.Running}}", "rr"); strings.TrimSpace(s) != "true" {
+		t.Fatalf("after restart: running=%q", s)
+	}
+	waitFor(t, func() bool { s, _ := docker(t, d, "logs", "rr"); return strings.Contains(s, "again") })
+	must(t, d, "stop", "-t", "1", "rr")
+	waitFor(t, func() bool { _, err := docker(t, d, "inspect", "rr"); return err != nil })
+}
