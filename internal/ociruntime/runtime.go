@@ -821,14 +821,16 @@ func tmark(phase string) {
 
 // specForInit is s as the init gets it: without linux.seccomp, which the
 // init never reads (it loads the program the parent compiled) and which is
-// most of the bytes of a spec with Docker's profile, encoded here and
-// decoded there on every start.
+// most of the bytes of a spec with Docker's profile, and without
+// linux.resources, which only the parent applies (cgroups). Both would be
+// encoded here and decoded there, in a process whose first decode of each
+// type is its slowest, on every start.
 func specForInit(s *specs.Spec) *specs.Spec {
-	if s.Linux == nil || s.Linux.Seccomp == nil {
+	if s.Linux == nil || (s.Linux.Seccomp == nil && s.Linux.Resources == nil) {
 		return s
 	}
 	out, linux := *s, *s.Linux
-	linux.Seccomp = nil
+	linux.Seccomp, linux.Resources = nil, nil
 	out.Linux = &linux
 	return &out
 }

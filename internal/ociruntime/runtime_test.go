@@ -75,3 +75,27 @@ func TestRunSmoke(t *testing.T) {
 	}
 	_ = bytes.MinRead
 }
+
+// TestSpecForInit: the init gets neither linux.seccomp nor
+// linux.resources (the parent applies both), and the caller's spec keeps
+// them.
+func TestSpecForInit(t *testing.T) {
+	s := &specs.Spec{Hostname: "h", Linux: &specs.Linux{
+		Seccomp:     &specs.LinuxSeccomp{DefaultAction: specs.ActAllow},
+		Resources:   &specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "0"}},
+		MaskedPaths: []string{"/proc/kcore"},
+	}}
+	got := specForInit(s)
+	if got.Linux.Seccomp != nil || got.Linux.Resources != nil {
+		t.Errorf("the init's spec keeps seccomp %v, resources %v", got.Linux.Seccomp, got.Linux.Resources)
+	}
+	if got.Hostname != "h" || len(got.Linux.MaskedPaths) != 1 {
+		t.Errorf("the init's spec lost other fields: %+v", got)
+	}
+	if s.Linux.Seccomp == nil || s.Linux.Resources == nil {
+		t.Error("specForInit changed the caller's spec")
+	}
+	if plain := (&specs.Spec{}); specForInit(plain) != plain {
+		t.Error("a spec with nothing to strip is copied")
+	}
+}
