@@ -262,7 +262,14 @@ func (c *core) Remove(ctx context.Context, key string) error {
 		if err != nil {
 			return err
 		}
+		// Only a committed snapshot can be a parent (create): an active
+		// one or a view, such as every container's rootfs, has no
+		// children, and removing it need not read every record.
 		var child string
+		if r.Kind != KindCommitted {
+			id = r.ID
+			return metadata.DeleteTx(tx, bucketSnapshots, key)
+		}
 		err = tx.ForEach(bucketSnapshots, func(k string, data []byte) error {
 			if child == "" && k != key {
 				cr, err := metadata.GetTx[record](tx, bucketSnapshots, k)
