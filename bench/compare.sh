@@ -142,7 +142,9 @@ pss_kib() {
 engine_pids() {
   case $1 in
   docker) pgrep -x 'dockerd|containerd|containerd-shim-runc-v2|docker-proxy' ;;
-  *) echo "$berth_pid"; pgrep -f "^$berth monitor" ;;
+  # The monitor's spare init (docs/decisions/0094) counts too: it lives
+  # for 10 s after each create.
+  *) echo "$berth_pid"; pgrep -f "^$berth monitor"; pgrep -x -f "berth init" ;;
   esac
 }
 

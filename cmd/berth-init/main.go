@@ -4,6 +4,15 @@
 // container and a smaller program starts faster: docs/decisions/0090.
 package main
 
-import "github.com/berth/berth/internal/ociruntime"
+import (
+	"runtime"
+
+	"github.com/berth/berth/internal/ociruntime"
+)
+
+// The init works on the main thread: locked during the package
+// initialisers, main runs there (a spare init's namespaces are changed per
+// thread, and /proc/self is the main thread's view).
+func init() { runtime.LockOSThread() }
 
 func main() { ociruntime.InitMain() }

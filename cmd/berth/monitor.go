@@ -23,6 +23,7 @@ import (
 func newMonitorCommand() *cobra.Command {
 	var socket, root string
 	var idle time.Duration
+	var spare bool
 	cmd := &cobra.Command{
 		Use:    "monitor",
 		Short:  "Supervise containers for the daemon (started by berth daemon)",
@@ -33,7 +34,9 @@ func newMonitorCommand() *cobra.Command {
 				root = filepath.Join(filepath.Dir(socket), "runtime")
 			}
 			ctx := log.WithLogger(cmd.Context(), slog.New(slog.NewTextHandler(os.Stderr, nil)))
-			m, err := monitor.New(monitor.Config{Socket: socket, Runtime: runtimeAdapter{&ociruntime.Runtime{Root: root}}, IdleTimeout: idle})
+			rt := &ociruntime.Runtime{Root: root, Spare: spare}
+			defer rt.CloseSpare()
+			m, err := monitor.New(monitor.Config{Socket: socket, Runtime: runtimeAdapter{rt}, IdleTimeout: idle})
 			if err != nil {
 				return err
 			}
@@ -45,6 +48,7 @@ func newMonitorCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&socket, "socket", "/run/berth/monitor.sock", "socket the daemon reaches the monitor on")
 	cmd.Flags().StringVar(&root, "root", "", "runtime state root (default: runtime/ beside the socket)")
+	cmd.Flags().BoolVar(&spare, "spare-init", os.Getenv("BERTH_NO_SPARE_INIT") == "", "keep a container init started ahead of the next container (BERTH_NO_SPARE_INIT=1: off)")
 	cmd.Flags().DurationVar(&idle, "idle-timeout", 30*time.Second, "exit after this long with no container and no daemon (0: never)")
 	return cmd
 }

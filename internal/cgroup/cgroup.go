@@ -56,6 +56,11 @@ type Manager interface {
 	// a Go thread that cannot exit (the main thread) would otherwise keep
 	// the cgroup busy forever.
 	JoinThread() (leave func() error, err error)
+	// TaskFiles opens each hierarchy's "tasks" file for writing (v1). A
+	// thread, of this process or of one given the files, moves itself in
+	// by writing "0" to each, as JoinThread does: no RCU grace period. v2
+	// returns an errdefs.NotImplemented.
+	TaskFiles() ([]*os.File, error)
 }
 
 // New returns the manager of the cgroup at path (like "/berth/<id>", taken
@@ -251,13 +256,39 @@ func (m *v1) JoinThread() (func() error, error) {
 		}
 		back = append(back, f)
 	}
-	for _, dir := range m.dirs {
-		if err := writeFile(dir, "tasks", "0"); err != nil {
-			leave()
-			return nil, err
+	tasks, err := m.TaskFiles()
+	if err != nil {
+		leave()
+		return nil, err
+	}
+	for _, f := range tasks {
+		if err == nil {
+			if _, err = f.WriteString("0"); err != nil {
+				err = fmt.Errorf("cgroup: join %s: %w", f.Name(), err)
+			}
 		}
+		f.Close()
+	}
+	if err != nil {
+		leave()
+		return nil, err
 	}
 	return leave, nil
+}
+
+func (m *v1) TaskFiles() ([]*os.File, error) {
+	var files []*os.File
+	for _, dir := range m.dirs {
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
 }
 
 // parseProcCgroup maps each v1 controller (and "name=..." hierarchy) of a
@@ -435,6 +466,10 @@ func (m *v2) Apply(pid int) error {
 }
 
 func (m *v2) JoinThread() (func() error, error) {
+	return nil, errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
+}
+
+func (m *v2) TaskFiles() ([]*os.File, error) {
 	return nil, errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
 }
 

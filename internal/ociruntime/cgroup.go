@@ -1,6 +1,8 @@
 package ociruntime
 
 import (
+	"os"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/internal/cgroup"
@@ -16,6 +18,7 @@ type cgroupManager interface {
 	Pids() ([]int, error)
 	Destroy() error
 	JoinThread() (leave func() error, err error)
+	TaskFiles() ([]*os.File, error)
 }
 
 // newCgroupManager opens the cgroup at path (spec.Linux.CgroupsPath).

@@ -66,6 +66,13 @@ func InitMain() {
 		unix.Close(fds.exe) // the init binary's mount: nothing to keep of it
 	}
 	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
+	if os.Getenv(initSpareEnv) != "" {
+		if fds, err = awaitAdoption(fds); err != nil {
+			conn.send(errorMsg(err))
+			os.Exit(1)
+		}
+		tmark("init: adopted")
+	}
 	path, argv, env, fifo, err := initContainer(conn, fds)
 	if err != nil {
 		conn.send(errorMsg(err))
@@ -104,6 +111,11 @@ func initContainer(conn *syncConn, fds initFDs) (path string, argv, env []string
 		return path, cfg.Spec.Process.Args, env, -1, err
 	}
 	s, p := cfg.Spec, cfg.Spec.Process
+	// Work from the bundle, as a forked init starts (a spare starts in /):
+	// relative paths of hooks and mounts mean the same either way.
+	if err := unix.Chdir(cfg.Bundle); err != nil {
+		return "", nil, nil, -1, fmt.Errorf("bundle: %w", err)
+	}
 	unix.Umask(0)
 	lastCap := lastCapability()
 	if cfg.NewCgroup {

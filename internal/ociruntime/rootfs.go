@@ -159,7 +159,7 @@ func mustFlags(opts []string) uintptr {
 // makeParentPrivate makes the mount holding the rootfs private when it is
 // shared, as pivot_root and MS_MOVE refuse shared parents.
 func makeParentPrivate(rootfs string) error {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return err
 	}
@@ -418,7 +418,7 @@ func (h cgroupHier) ownPath(own []ownCgroup) (string, bool) {
 }
 
 func hostCgroupV1Hierarchies() ([]cgroupHier, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +630,7 @@ func enterRootfs(cfg *initConfig) error {
 }
 
 func isInitramfs() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return false
 	}

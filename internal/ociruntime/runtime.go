@@ -42,6 +42,11 @@ type Runtime struct {
 	// across processes (`berth runtime` is a fresh process per container).
 	// Empty: filters are cached in this process's memory only.
 	SeccompCache string
+	// Spare keeps a container init started ahead of the next create
+	// (spare.go), for SpareTTL after each create it could have served. The
+	// monitor, which creates every container of a daemon, sets it.
+	Spare  bool
+	spares spareSlot
 }
 
 func (r *Runtime) root() string {
@@ -184,90 +189,20 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	}
 	defer fifo.Close()
 	tmark("fifo, socketpair")
-	l, err := r.prepareInit(o.ConsoleSocket, s.Process.Terminal)
-	if err != nil {
-		return nil, err
-	}
-	defer l.close()
-	parentSock, childSock, console, exe, args := l.parent, l.child, l.console, l.exe, l.args
-
-	extra := append([]*os.File{}, o.ExtraFiles...)
-	fdOf := func(f *os.File) int {
-		if f == nil {
-			return -1
-		}
-		extra = append(extra, f)
-		return 2 + len(extra)
-	}
-	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(childSock), fdOf(fifo), fdOf(console), len(o.ExtraFiles))
-	// The init binary is exec'd through its number in the child: passed
-	// among the child's files, Go places it there. Its number in this
-	// process could be taken over by Go's own dup3s in the child before the
-	// exec (the slot just above the highest passed fd), which under many
-	// concurrent creates made the exec hit a pipe (EACCES). The init closes
-	// it first thing.
-	exeFD := fdOf(exe)
-	fds += "," + strconv.Itoa(exeFD)
-	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
-		Args:       args,
-		Env:        initEnv(fds),
-		Dir:        bundle,
-		Stdin:      o.Stdin,
-		Stdout:     o.Stdout,
-		Stderr:     o.Stderr,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:                 plan.cloneFlags,
-			Setsid:                     true,
-			UidMappings:                idMaps(s.Linux, true),
-			GidMappings:                idMaps(s.Linux, false),
-			GidMappingsEnableSetgroups: true,
-		},
-	}
-	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
-		// Become the namespace's root once the id maps are written (as
-		// runc's nsexec does): the host's root is not mapped in it, and
-		// an unmapped euid would lose every capability at exec.
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-	}
-	tmark("prepared")
-	// The cgroup exists before the init: on v1 the thread that forks the
-	// init joins it first (JoinThread), so the init is born inside and
-	// never migrated (a process migration waits for an RCU grace period,
-	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
-	// after the fork, as runc does. The limits are set after the fork,
-	// while the init starts up: it waits for its config, sent after them,
-	// before it does anything (runc too sets them with the init inside).
 	cgPath := cgroupPath(s, id)
-	cg, err := newCgroupManager(cgPath)
+	li, err := r.launchInit(s, plan, o, bundle, fifo, cgPath)
 	if err != nil {
 		return nil, err
 	}
+	defer li.close()
+	cmd, cg := li.cmd, li.cg
 	undo = append(undo, func() { cg.Destroy() })
-	if err := cg.Apply(0); err != nil {
-		return nil, err
-	}
-	tmark("cgroup")
-	bornInCgroup := false
-	joinCgroup := func() (func() error, error) {
-		leave, err := cg.JoinThread()
-		if errors.Is(err, errdefs.ErrNotImplemented) {
-			return func() error { return nil }, nil
-		}
-		bornInCgroup = err == nil
-		return leave, err
-	}
-	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
-		return nil, fmt.Errorf("start the container init: %w", err)
-	}
 	proc := &Process{cmd: cmd}
 	undo = append(undo, func() { cmd.Process.Kill(); cmd.Wait() })
-	childSock.Close()
 	pid := cmd.Process.Pid
 	startTime, _, _ := procStartTime(pid)
 	tmark("init started")
-	if !bornInCgroup {
+	if !li.inCgroup {
 		if err := cg.Apply(pid); err != nil {
 			return nil, err
 		}
@@ -279,7 +214,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	}
 	tmark("cgroup limits")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
-	conn := newSyncConn(parentSock)
+	conn := newSyncConn(li.sock)
 	cfg := &initConfig{Spec: specForInit(s), Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
 		NewUserNS: plan.cloneFlags&unix.CLONE_NEWUSER != 0, NewMountNS: plan.cloneFlags&unix.CLONE_NEWNS != 0,
 		NewPidNS: plan.cloneFlags&unix.CLONE_NEWPID != 0, HostMountNS: plan.hostMountNS, State: state, Seccomp: filter}
@@ -324,6 +259,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 			return nil, fmt.Errorf("pid file: %w", err)
 		}
+	}
+	if r.Spare && spareFits(plan, o) {
+		r.refillSpare()
 	}
 	log.From(ctx).Debug("container created", "id", id, "pid", pid)
 	return proc, nil
@@ -394,6 +332,125 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 	// The mount namespace must be joined last: it changes how later paths resolve.
 	sort.SliceStable(p.joins, func(i, j int) bool { return p.joins[j].typ == "mount" && p.joins[i].typ != "mount" })
 	return p, nil
+}
+
+// launchedInit is a container's init, started and waiting for its config.
+type launchedInit struct {
+	cmd      *exec.Cmd
+	sock     *os.File      // this process's end of the sync socketpair
+	console  *os.File      // this process's copy of the console connection
+	cg       cgroupManager // the container's cgroup
+	inCgroup bool          // the init is in cg already
+	launch   *initLaunch   // what a fork opened
+}
+
+func (li *launchedInit) close() {
+	if li.launch != nil {
+		li.launch.close()
+	} else {
+		li.sock.Close()
+	}
+	if li.console != nil {
+		li.console.Close()
+	}
+}
+
+// launchInit starts container's init: a spare (spare.go) where one fits,
+// else a fork and exec of the init binary.
+func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgPath string) (*launchedInit, error) {
+	if sp := r.takeSpare(plan, o); sp != nil {
+		li, err := r.adoptSpare(sp, plan, o, s.Process.Terminal, fifo, cgPath)
+		if err == nil {
+			tmark("spare adopted")
+			return li, nil
+		}
+		if errdefs.ClassOf(err) != nil {
+			return nil, err
+		}
+		// The spare is gone (it died): fork, as without one.
+	}
+	l, err := r.prepareInit(o.ConsoleSocket, s.Process.Terminal)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			l.close()
+		}
+	}()
+	extra := append([]*os.File{}, o.ExtraFiles...)
+	fdOf := func(f *os.File) int {
+		if f == nil {
+			return -1
+		}
+		extra = append(extra, f)
+		return 2 + len(extra)
+	}
+	fds := fmt.Sprintf("%d,%d,%d,%d", fdOf(l.child), fdOf(fifo), fdOf(l.console), len(o.ExtraFiles))
+	// The init binary is exec'd through its number in the child: passed
+	// among the child's files, Go places it there. Its number in this
+	// process could be taken over by Go's own dup3s in the child before the
+	// exec (the slot just above the highest passed fd), which under many
+	// concurrent creates made the exec hit a pipe (EACCES). The init closes
+	// it first thing.
+	exeFD := fdOf(l.exe)
+	fds += "," + strconv.Itoa(exeFD)
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
+		Args:       l.args,
+		Env:        initEnv(fds),
+		Dir:        bundle,
+		Stdin:      o.Stdin,
+		Stdout:     o.Stdout,
+		Stderr:     o.Stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 plan.cloneFlags,
+			Setsid:                     true,
+			UidMappings:                idMaps(s.Linux, true),
+			GidMappings:                idMaps(s.Linux, false),
+			GidMappingsEnableSetgroups: true,
+		},
+	}
+	if plan.cloneFlags&unix.CLONE_NEWUSER != 0 {
+		// Become the namespace's root once the id maps are written (as
+		// runc's nsexec does): the host's root is not mapped in it, and
+		// an unmapped euid would lose every capability at exec.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
+	tmark("prepared")
+	// The cgroup exists before the init: on v1 the thread that forks the
+	// init joins it first (JoinThread), so the init is born inside and
+	// never migrated (a process migration waits for an RCU grace period,
+	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
+	// after the fork, as runc does. The limits are set after the fork,
+	// while the init starts up: it waits for its config, sent after them,
+	// before it does anything (runc too sets them with the init inside).
+	cg, err := newCgroupManager(cgPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.Apply(0); err != nil {
+		return nil, err
+	}
+	tmark("cgroup")
+	li := &launchedInit{cmd: cmd, sock: l.parent, cg: cg, launch: l}
+	joinCgroup := func() (func() error, error) {
+		leave, err := cg.JoinThread()
+		if errors.Is(err, errdefs.ErrNotImplemented) {
+			return func() error { return nil }, nil
+		}
+		li.inCgroup = err == nil
+		return leave, err
+	}
+	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
+		cg.Destroy()
+		return nil, fmt.Errorf("start the container init: %w", err)
+	}
+	l.child.Close()
+	ok = true
+	return li, nil
 }
 
 // startJoined starts cmd from an OS thread that has joined the namespaces
@@ -859,13 +916,7 @@ func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunc
 	}
 	l.parent, l.child = os.NewFile(uintptr(pair[0]), "sync"), os.NewFile(uintptr(pair[1]), "sync-child")
 	if terminal {
-		conn, err := net.Dial("unix", consoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("console socket: %w", err)
-		}
-		l.console, err = conn.(*net.UnixConn).File()
-		conn.Close()
-		if err != nil {
+		if l.console, err = dialConsole(consoleSocket); err != nil {
 			return nil, err
 		}
 	}
@@ -880,6 +931,17 @@ func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunc
 		l.args = []string{"berth", "init"}
 	}
 	return l, nil
+}
+
+// dialConsole connects to the console socket, where the init sends the
+// pty master, and returns the connection as a file to pass to the init.
+func dialConsole(socket string) (*os.File, error) {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	defer conn.Close()
+	return conn.(*net.UnixConn).File()
 }
 
 // initPath is the binary to exec as the init: InitPath if set; else the

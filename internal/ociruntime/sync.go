@@ -39,7 +39,10 @@ import (
 //	 unlink exec.fifo, run poststart hooks          (init IS the container process now)
 //
 // No berth process stays behind: the create-er exits after "ready", the
-// init becomes the user's process.
+// init becomes the user's process. In the monitor the clone is usually
+// done ahead: a spare init (spare.go) takes the container's stdio, fifo,
+// cgroup and namespaces in one message, then this protocol goes on from
+// "config".
 
 // syncMsg is one message of the protocol above.
 type syncMsg struct {

@@ -1,0 +1,206 @@
+package ociruntime
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/testutil"
+)
+
+// waitSpare waits for r's idle spare and returns its pid.
+func waitSpare(t *testing.T, r *Runtime) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		r.spares.mu.Lock()
+		sp := r.spares.idle
+		r.spares.mu.Unlock()
+		if sp != nil {
+			return sp.cmd.Process.Pid
+		}
+	}
+	t.Fatal("no spare init was started")
+	return 0
+}
+
+// createRun creates, starts and waits for container id, and returns its
+// init's pid, its exit code and its output.
+func createRun(t *testing.T, r *Runtime, id, b string) (int, int, string) {
+	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	ctx := context.Background()
+	p, err := r.Create(ctx, id, CreateOpts{Bundle: b, Stdout: out, Stderr: out})
+	if err != nil {
+		t.Fatalf("create %s: %v", id, err)
+	}
+	defer r.Delete(ctx, id, true)
+	if err := r.Start(ctx, id); err != nil {
+		t.Fatalf("start %s: %v", id, err)
+	}
+	code, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(out.Name())
+	return p.Pid(), code, string(data)
+}
+
+// TestSpareInit: with Spare set, a container created once a spare waits is
+// started by that spare, and is what a forked init makes of it: its own
+// cgroup, the mounts made after the spare was born (the rootfs is one of
+// those in the daemon), its stdio, pid 1, a joined network namespace, no
+// fd of the runtime's, the bundle as the hooks' cwd.
+func TestSpareInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	r.Spare = true
+	defer r.CloseSpare()
+	if _, code, out := createRun(t, r, "first", bundle(t, "true", nil)); code != 0 {
+		t.Fatalf("first container: code %d: %s", code, out)
+	}
+	sparePid := waitSpare(t, r)
+
+	// A network namespace to join, held by a sleeping process.
+	holder := exec.Command("sleep", "1000")
+	holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNET}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	nsPath := "/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/net"
+	wantNS, err := os.Readlink(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookOut := filepath.Join(t.TempDir(), "hook-cwd")
+	b := bundle(t, `echo pid=$$; grep ':pids:' /proc/self/cgroup; cat /after/marker; readlink /proc/self/ns/net; ls /proc/self/fd | tr '\n' ' '; echo; echo err >&2`, func(s *specs.Spec) {
+		var nss []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			switch ns.Type {
+			case specs.NetworkNamespace:
+				ns.Path = nsPath
+			case specs.CgroupNamespace:
+				continue // /proc/self/cgroup shows the host's path
+			}
+			nss = append(nss, ns)
+		}
+		s.Linux.Namespaces = nss
+		s.Linux.CgroupsPath = "/berth-spare-test/" + strconv.Itoa(os.Getpid())
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "pwd > " + hookOut}}}}
+	})
+	defer os.Remove("/sys/fs/cgroup/pids/berth-spare-test")
+	// A mount made after the spare was born.
+	after := filepath.Join(b, "rootfs", "after")
+	os.MkdirAll(after, 0o755)
+	if err := unix.Mount("tmpfs", after, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(after, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(after, "marker"), []byte("mounted after\n"), 0o644)
+
+	pid, code, out := createRun(t, r, "adopted", b)
+	if pid != sparePid {
+		t.Fatalf("the container's init is pid %d, not the spare %d: not adopted", pid, sparePid)
+	}
+	lines := strings.Split(out, "\n")
+	want := []string{"pid=1", ":pids:/berth-spare-test/" + strconv.Itoa(os.Getpid()), "mounted after", wantNS, "0 1 2 3 ", "err", ""}
+	ok := code == 0 && len(lines) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = strings.HasSuffix(lines[i], want[i])
+	}
+	if !ok {
+		t.Errorf("code %d, output:\n%s\nwant lines ending:\n%s", code, out, strings.Join(want, "\n"))
+	}
+	if cwd, err := os.ReadFile(hookOut); err != nil || strings.TrimSpace(string(cwd)) != b {
+		t.Errorf("createContainer hook ran in %q (%v), want the bundle %s", cwd, err, b)
+	}
+}
+
+// TestSpareGone: a spare that died is not used; the create forks its init,
+// and the next spare is started.
+func TestSpareGone(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	r.Spare = true
+	defer r.CloseSpare()
+	createRun(t, r, "first", bundle(t, "true", nil))
+	sparePid := waitSpare(t, r)
+	unix.Kill(sparePid, unix.SIGKILL)
+	// Wait until it is a zombie: it is reaped when the create finds it dead.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(sparePid) + "/stat"); strings.Contains(string(b), ") Z ") {
+			break
+		}
+	}
+	pid, code, out := createRun(t, r, "second", bundle(t, "echo ok", nil))
+	if code != 0 || out != "ok\n" || pid == sparePid {
+		t.Fatalf("after the spare died: pid %d (spare %d), code %d, output %q", pid, sparePid, code, out)
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(sparePid)); err == nil {
+		t.Errorf("the dead spare %d was not reaped", sparePid)
+	}
+	if next := waitSpare(t, r); next == sparePid {
+		t.Errorf("no new spare")
+	}
+}
+
+// TestSpareExpires: a spare nobody takes ends after SpareTTL, reaped.
+func TestSpareExpires(t *testing.T) {
+	testutil.RequireRoot(t)
+	saved := SpareTTL
+	SpareTTL = 200 * time.Millisecond
+	defer func() { SpareTTL = saved }()
+	r := testRuntime(t)
+	r.Spare = true
+	createRun(t, r, "first", bundle(t, "true", nil))
+	sparePid := waitSpare(t, r)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(sparePid)); err != nil {
+			r.spares.mu.Lock()
+			idle := r.spares.idle
+			r.spares.mu.Unlock()
+			if idle != nil {
+				t.Error("the expired spare is still the idle one")
+			}
+			return
+		}
+	}
+	t.Fatalf("the spare %d is still there after its TTL", sparePid)
+}
+
+// TestSpareFits: what a spare can serve.
+func TestSpareFits(t *testing.T) {
+	base := uintptr(spareFlags | unix.CLONE_NEWNS)
+	net := []nsJoin{{typ: "network", path: "/x"}}
+	for _, c := range []struct {
+		name string
+		plan nsPlan
+		o    CreateOpts
+		want bool
+	}{
+		{"docker's namespaces", nsPlan{cloneFlags: base, newCgroup: true}, CreateOpts{}, true},
+		{"a joined network namespace", nsPlan{cloneFlags: base &^ unix.CLONE_NEWNET, joins: net}, CreateOpts{}, true},
+		{"a joined ipc namespace", nsPlan{cloneFlags: base &^ unix.CLONE_NEWIPC, joins: []nsJoin{{typ: "ipc"}}}, CreateOpts{}, false},
+		{"a user namespace", nsPlan{cloneFlags: base | unix.CLONE_NEWUSER}, CreateOpts{}, false},
+		{"the host's pid namespace", nsPlan{cloneFlags: base &^ unix.CLONE_NEWPID}, CreateOpts{}, false},
+		{"no mount namespace", nsPlan{cloneFlags: base &^ unix.CLONE_NEWNS, hostMountNS: true}, CreateOpts{}, false},
+		{"preserved fds", nsPlan{cloneFlags: base}, CreateOpts{ExtraFiles: []*os.File{os.Stdin}}, false},
+	} {
+		if got := spareFits(c.plan, c.o); got != c.want {
+			t.Errorf("%s: fits %v, want %v", c.name, got, c.want)
+		}
+	}
+}
