@@ -290,3 +290,40 @@ func TestParseProcCgroup(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 }
+
+// TestTaskFiles: v1 opens each hierarchy's tasks file; v2 has none.
+func TestTaskFiles(t *testing.T) {
+	root := t.TempDir()
+	for _, h := range []string{"pids", "cpu,cpuacct", "unified"} {
+		os.MkdirAll(filepath.Join(root, h), 0o755)
+	}
+	m, err := New("/berth/c1", Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.TaskFiles(); err == nil {
+		t.Error("TaskFiles before the cgroup exists succeeded")
+	}
+	if err := m.Apply(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"pids", "cpu,cpuacct"} {
+		os.WriteFile(filepath.Join(root, h, "berth", "c1", "tasks"), nil, 0o644)
+	}
+	files, err := m.TaskFiles()
+	if err != nil || len(files) != 2 {
+		t.Fatalf("TaskFiles = %d files, %v; want 2", len(files), err)
+	}
+	for _, f := range files {
+		f.Close()
+	}
+	v2root := t.TempDir()
+	os.WriteFile(filepath.Join(v2root, "cgroup.controllers"), []byte("pids\n"), 0o644)
+	m2, err := New("/berth/c1", Options{Root: v2root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.TaskFiles(); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("v2 TaskFiles: %v, want NotImplemented", err)
+	}
+}
