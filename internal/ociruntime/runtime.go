@@ -207,12 +207,6 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 			return nil, err
 		}
 	}
-	if s.Linux != nil && s.Linux.Resources != nil {
-		if err := cg.Set(s.Linux.Resources); err != nil {
-			return nil, fmt.Errorf("linux.resources: %w", err)
-		}
-	}
-	tmark("cgroup limits")
 	state := specs.State{Version: specs.Version, ID: id, Status: "creating", Pid: pid, Bundle: bundle, Annotations: s.Annotations}
 	conn := newSyncConn(li.sock)
 	cfg := &initConfig{Spec: specForInit(s), Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot, NewCgroup: plan.newCgroup,
@@ -221,6 +215,16 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the init: %w", err)
 	}
+	// The limits are set while the init sets the rootfs up, before any
+	// message of its is read: in place before hooks run and before the
+	// container's process can exist (as runc, which sets them when its init
+	// has its rootfs ready).
+	if s.Linux != nil && s.Linux.Resources != nil {
+		if err := cg.Set(s.Linux.Resources); err != nil {
+			return nil, fmt.Errorf("linux.resources: %w", err)
+		}
+	}
+	tmark("cgroup limits")
 	for {
 		m, err := conn.recv()
 		if err != nil {
@@ -424,9 +428,8 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 	// init joins it first (JoinThread), so the init is born inside and
 	// never migrated (a process migration waits for an RCU grace period,
 	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
-	// after the fork, as runc does. The limits are set after the fork,
-	// while the init starts up: it waits for its config, sent after them,
-	// before it does anything (runc too sets them with the init inside).
+	// after the fork, as runc does. The limits are set once the init has
+	// its config (Create), while it sets the rootfs up.
 	cg, err := newCgroupManager(cgPath)
 	if err != nil {
 		return nil, err

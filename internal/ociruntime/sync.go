@@ -22,9 +22,9 @@ import (
 //	 exec.fifo, ro-bind the berth binary
 //	 clone(new namespaces)+exec ─────────────────▶ starts, locks its OS thread,
 //	 (Go writes uid_map/gid_map)                    blocks reading the socket
-//	 cgroup Apply(pid) + Set(resources)
+//	 cgroup Apply(pid)
 //	 ──── {"type":"config", spec, rootfs, ...} ──▶ unshare cgroupns, oom_score_adj,
-//	                                                mounts, devices, masked and
+//	 cgroup Set(resources), meanwhile              mounts, devices, masked and
 //	                                                readonly paths
 //	 ◀────────────── {"type":"hooks"} ──────────── (only if prestart/createRuntime)
 //	 run prestart + createRuntime hooks
