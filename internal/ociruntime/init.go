@@ -66,8 +66,8 @@ func InitMain() {
 		unix.Close(fds.exe) // the init binary's mount: nothing to keep of it
 	}
 	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
-	if os.Getenv(initSpareEnv) != "" {
-		if fds, err = awaitAdoption(fds); err != nil {
+	if mode := os.Getenv(initSpareEnv); mode != "" {
+		if fds, err = awaitAdoption(fds, mode == "warm"); err != nil {
 			conn.send(errorMsg(err))
 			os.Exit(1)
 		}

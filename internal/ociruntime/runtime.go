@@ -47,6 +47,11 @@ type Runtime struct {
 	// monitor, which creates every container of a daemon, sets it.
 	Spare  bool
 	spares spareSlot
+	// EagerInit has Create start an init as it begins, before it reads the
+	// spec, and use it as a spare if the spec fits one (spare.go): in a
+	// process that makes one container and exits (`berth runtime create`,
+	// `run`), the init's start then overlaps the spec's load and checks.
+	EagerInit bool
 }
 
 func (r *Runtime) root() string {
@@ -115,6 +120,11 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	var eager *eagerInit
+	if r.EagerInit {
+		eager = r.startEager()
+	}
+	defer eager.drop()
 	bundle, err := filepath.Abs(o.Bundle)
 	if err != nil {
 		return nil, err
@@ -190,7 +200,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	defer fifo.Close()
 	tmark("fifo, socketpair")
 	cgPath := cgroupPath(s, id)
-	li, err := r.launchInit(s, plan, o, bundle, fifo, cgPath)
+	li, err := r.launchInit(s, plan, o, bundle, fifo, cgPath, eager)
 	if err != nil {
 		return nil, err
 	}
@@ -361,8 +371,12 @@ func (li *launchedInit) close() {
 
 // launchInit starts container's init: a spare (spare.go) where one fits,
 // else a fork and exec of the init binary.
-func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgPath string) (*launchedInit, error) {
-	if sp := r.takeSpare(plan, o); sp != nil {
+func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgPath string, eager *eagerInit) (*launchedInit, error) {
+	sp := r.takeSpare(plan, o)
+	if sp == nil && spareFits(plan, o) {
+		sp = eager.take()
+	}
+	if sp != nil {
 		li, err := r.adoptSpare(sp, plan, o, s.Process.Terminal, fifo, cgPath)
 		if err == nil {
 			tmark("spare adopted")
@@ -862,9 +876,14 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 
 var traceStart = time.Now()
 
-// initEnv is the init's environment: its fds, and the timing switch.
+// initEnv is the init's environment: its fds, the timing switch, and Go
+// runtime settings. GODEBUG containermaxprocs=0: since Go 1.25 the runtime
+// opens its cgroup's cpu.cfs_quota_us and cpu.cfs_period_us at start and
+// keeps them open to follow the CPU limit; an init started ahead (a
+// spare) would hold the host's until its exec, a host fd in the
+// container's init (TestNoHostFDOrCwdLeak).
 func initEnv(fds string) []string {
-	env := []string{initFDsEnv + "=" + fds}
+	env := []string{initFDsEnv + "=" + fds, "GODEBUG=containermaxprocs=0"}
 	if v := os.Getenv("BERTH_RUNTIME_TIMING"); v != "" {
 		env = append(env, "BERTH_RUNTIME_TIMING="+v)
 	}

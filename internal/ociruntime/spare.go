@@ -139,7 +139,7 @@ func (r *Runtime) refillSpare() {
 		// Not at once: the container just created is about to start, and
 		// the spare's start would compete with it for the CPU.
 		time.Sleep(spareDelay)
-		sp, err := r.startSpare()
+		sp, err := r.startSpare(true)
 		r.spares.mu.Lock()
 		r.spares.spawning = false
 		if err == nil {
@@ -147,6 +147,48 @@ func (r *Runtime) refillSpare() {
 			sp.timer = time.AfterFunc(SpareTTL, func() { r.expireSpare(sp) })
 		}
 		r.spares.mu.Unlock()
+	}()
+}
+
+// eagerInit is an init Create started before it knew whether it could use
+// one (Runtime.EagerInit).
+type eagerInit struct {
+	ch    chan *spare // receives it once started (nil if that failed)
+	taken bool
+}
+
+func (r *Runtime) startEager() *eagerInit {
+	e := &eagerInit{ch: make(chan *spare, 1)}
+	go func() {
+		sp, err := r.startSpare(false)
+		if err != nil {
+			sp = nil
+		}
+		e.ch <- sp
+	}()
+	return e
+}
+
+// take waits for the init and hands it over (nil if it did not start).
+func (e *eagerInit) take() *spare {
+	if e == nil || e.taken {
+		return nil
+	}
+	e.taken = true
+	return <-e.ch
+}
+
+// drop lets the init go if the create did not take it. It does not wait:
+// the init ends by itself once its socket closes.
+func (e *eagerInit) drop() {
+	if e == nil || e.taken {
+		return
+	}
+	e.taken = true
+	go func() {
+		if sp := <-e.ch; sp != nil {
+			sp.discard()
+		}
 	}()
 }
 
@@ -182,8 +224,10 @@ func (sp *spare) discard() {
 	sp.cmd.Wait()
 }
 
-// startSpare starts a spare init.
-func (r *Runtime) startSpare() (*spare, error) {
+// startSpare starts a spare init. A spare that will wait (warm) decodes a
+// sample config meanwhile; an eager one gets its config at once, and would
+// only add the sample's decode to it.
+func (r *Runtime) startSpare(warm bool) (*spare, error) {
 	l, err := r.prepareInit("", false)
 	if err != nil {
 		return nil, err
@@ -193,7 +237,7 @@ func (r *Runtime) startSpare() (*spare, error) {
 	sp := &spare{cmd: &exec.Cmd{
 		Path:       "/proc/self/fd/4",
 		Args:       l.args,
-		Env:        append(initEnv("3,-1,-1,0,4"), initSpareEnv+"=1"),
+		Env:        append(initEnv("3,-1,-1,0,4"), initSpareEnv+"="+map[bool]string{true: "warm", false: "1"}[warm]),
 		Dir:        "/",
 		ExtraFiles: []*os.File{l.child, l.exe},
 		SysProcAttr: &syscall.SysProcAttr{
@@ -284,13 +328,15 @@ func closeFiles(files []*os.File) {
 // awaitAdoption is a spare init's wait for its container (the init side of
 // adoptSpare). It returns fds with the fifo and console it was given;
 // when the runtime lets it go (EOF) it exits.
-func awaitAdoption(fds initFDs) (initFDs, error) {
+func awaitAdoption(fds initFDs, warm bool) (initFDs, error) {
 	if unix.Gettid() != unix.Getpid() {
 		// Its namespaces and cgroups change per thread, and /proc/self is
 		// the main thread's: the program must lock it (cmd/berth-init does).
 		return fds, fmt.Errorf("spare: the init does not run on its main thread")
 	}
-	warmJSON()
+	if warm {
+		warmJSON()
+	}
 	header := make([]byte, adoptLen)
 	oob := make([]byte, unix.CmsgSpace(64*4))
 	var n, oobn int

@@ -204,3 +204,42 @@ func TestSpareFits(t *testing.T) {
 		}
 	}
 }
+
+// TestEagerInit: with EagerInit, a create starts its init before it reads
+// the spec and uses it when the spec fits; when it does not (here: the
+// host's network), it forks one as before, and the unused init ends.
+func TestEagerInit(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	r.EagerInit = true
+	if _, code, out := createRun(t, r, "fits", bundle(t, "echo $$; ls /proc/self/fd | tr '\n' ' '", nil)); code != 0 || out != "1\n0 1 2 3 " {
+		t.Fatalf("code %d, output %q", code, out)
+	}
+	hostNet := func(s *specs.Spec) {
+		var nss []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.NetworkNamespace {
+				nss = append(nss, ns)
+			}
+		}
+		s.Linux.Namespaces = nss
+	}
+	if _, code, out := createRun(t, r, "unfit", bundle(t, "echo ok", hostNet)); code != 0 || out != "ok\n" {
+		t.Fatalf("code %d, output %q", code, out)
+	}
+	// No init is left: every child of this process is gone.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		kids := ""
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
+			kids += string(b)
+		}
+		if strings.TrimSpace(kids) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("children left: %s", kids)
+		}
+	}
+}

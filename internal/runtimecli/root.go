@@ -34,9 +34,10 @@ type globals struct {
 
 // runtime is the library over --root. Compiled seccomp filters are kept
 // under <root>/@seccomp (a private directory; no container id has an "@"),
-// since each invocation is a fresh process.
+// since each invocation is a fresh process; for the same reason a create
+// starts its init before it reads the spec (EagerInit).
 func (g *globals) runtime() *ociruntime.Runtime {
-	return &ociruntime.Runtime{Root: g.root, SeccompCache: filepath.Join(g.root, "@seccomp")}
+	return &ociruntime.Runtime{Root: g.root, SeccompCache: filepath.Join(g.root, "@seccomp"), EagerInit: true}
 }
 
 // NewCommand returns the `runtime` command (named use, e.g. "runtime" or
