@@ -243,3 +243,39 @@ func TestEagerInit(t *testing.T) {
 		}
 	}
 }
+
+// TestSpareHoldsNoHostFD is the CVE-2024-21626 class for an init started
+// ahead: adopted and waiting to start, it holds no host file or directory
+// (the Go runtime's own cgroup files included), only its sockets, pipes and
+// the container's exec.fifo.
+func TestSpareHoldsNoHostFD(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	r.Spare = true
+	defer r.CloseSpare()
+	createRun(t, r, "first", bundle(t, "true", nil))
+	sparePid := waitSpare(t, r)
+	ctx := context.Background()
+	p, err := r.Create(ctx, "held", CreateOpts{Bundle: bundle(t, "true", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Delete(ctx, "held", true); p.Wait() }()
+	if p.Pid() != sparePid {
+		t.Fatalf("not adopted: pid %d, spare %d", p.Pid(), sparePid)
+	}
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(p.Pid()) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/" + strconv.Itoa(p.Pid()) + "/fd/" + e.Name())
+		if n, _ := strconv.Atoi(e.Name()); n <= 2 {
+			continue
+		}
+		if !strings.HasPrefix(target, "socket:") && !strings.HasPrefix(target, "pipe:") &&
+			!strings.HasPrefix(target, "anon_inode:") && !strings.HasSuffix(target, "/exec.fifo") && target != "/dev/null" {
+			t.Errorf("the adopted init holds fd %s -> %s", e.Name(), target)
+		}
+	}
+}
