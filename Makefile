@@ -20,6 +20,8 @@ all: build
 # The container init and the user-namespace entry helper are built first,
 # static, and embedded in berth
 # (internal/ociruntime/initbin; docs/decisions/0090-static-init.md).
+# berth itself is linked statically, libseccomp included, with Go's own
+# DNS resolver and user lookup (docs/decisions/0095-static-berth.md).
 INITBIN := internal/ociruntime/initbin
 
 build:
@@ -27,7 +29,7 @@ build:
 	sha256sum $(INITBIN)/berth-init | cut -c1-64 >$(INITBIN)/berth-init.id
 	$(CC) -static -Os -s -Wall -o $(INITBIN)/berth-nsenter cmd/berth-nsenter/nsenter.c
 	sha256sum $(INITBIN)/berth-nsenter | cut -c1-64 >$(INITBIN)/berth-nsenter.id
-	$(GO) build -trimpath -tags embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/berth
+	$(GO) build -trimpath -tags embedinit,netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o $(BIN) ./cmd/berth
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/bin/berth
