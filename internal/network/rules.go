@@ -136,6 +136,18 @@ func ComputeRules(in RuleInput) Ruleset {
 		}
 	}
 	var post, fwd []Rule
+	// A container reaching its own published port through the host's
+	// address comes back to itself from its own address, which its kernel
+	// drops as a martian: masquerade it (as Docker's per-port rule). The
+	// per-bridge hairpin rule below does not see it when the bridge calls
+	// the IP hooks for bridged frames (br_netfilter): such a frame has no
+	// input interface there.
+	for _, ep := range eps {
+		if len(ep.Ports) > 0 {
+			self := netip.PrefixFrom(ep.IP, ep.IP.BitLen())
+			post = append(post, Rule{Src: self, Dst: self, CtDNAT: true, Action: Action{Kind: "masquerade"}, Comment: ep.Container})
+		}
+	}
 	for _, n := range nets {
 		br := Ifname{Name: n.Bridge}
 		notBr := Ifname{Name: n.Bridge, Not: true}

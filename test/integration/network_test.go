@@ -365,6 +365,11 @@ func TestNetworks(t *testing.T) {
 		if out, code := runIn(t, c, nil, onNetwork("front"), "sh", "-c", strings.Replace(httpGet("10.199.0.1"), " 80", " 8080", 1)); code != 0 || !strings.Contains(out, "hello-from-web") {
 			t.Fatalf("published port through the host's address from the same bridge: exit %d %q", code, out)
 		}
+		// And from the container itself (hairpin to its own port: its
+		// packets come back from its own address unless masqueraded).
+		if out, code := execIn(t, c, web, "sh", "-c", strings.Replace(httpGet("10.199.0.1"), " 80", " 8080", 1)); code != 0 || !strings.Contains(out, "hello-from-web") {
+			t.Fatalf("its own published port through the host's address: exit %d %q\n%s", code, out, nftRules(t, d.HostNetNS))
+		}
 		// The second host routes to the container's subnet through the
 		// host: the unpublished container address itself stays closed.
 		p, err := testutil.NetlinkAt(peer)
@@ -460,6 +465,31 @@ func TestNetworks(t *testing.T) {
 // container's resolv.conf and fetches /index.html from it.
 func fetchByName(name string) string {
 	return `ip=$(nslookup -type=a ` + name + ` | awk '/^Address/ {a=$2} END {print a}'); echo "resolved $ip"; ` + httpGet("$ip")
+}
+
+// execIn runs cmd in the running container id and returns its output
+// (stdout and stderr) and exit code.
+func execIn(t *testing.T, c *client.Client, id string, cmd ...string) (string, int) {
+	t.Helper()
+	ctx := context.Background()
+	ex, err := c.ExecCreate(ctx, id, container.ExecCreateRequest{AttachStdout: true, AttachStderr: true, Cmd: cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.ExecAttach(ctx, ex, container.ExecStartRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, conn.Reader); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.ExecInspect(ctx, ex)
+	if err != nil || info.ExitCode == nil {
+		t.Fatalf("exec inspect: %v %+v", err, info)
+	}
+	return out.String(), *info.ExitCode
 }
 
 // httpGet is a shell command that gets /index.html from host with nc
