@@ -225,16 +225,24 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	if err := conn.send(syncMsg{Type: msgConfig, Init: cfg}); err != nil {
 		return nil, fmt.Errorf("sync with the init: %w", err)
 	}
-	// The limits are set while the init sets the rootfs up, before any
-	// message of its is read: in place before hooks run and before the
-	// container's process can exist (as runc, which sets them when its init
-	// has its rootfs ready).
-	if s.Linux != nil && s.Linux.Resources != nil {
-		if err := cg.Set(s.Linux.Resources); err != nil {
-			return nil, fmt.Errorf("linux.resources: %w", err)
+	// The limits are set once the init has set the rootfs up, when it asks
+	// for the hooks or says it is ready: in place before hooks run and
+	// before the container's process can exist, as runc sets them at its
+	// init's procReady. Not sooner: a forked init is born in the cgroup
+	// while its Go runtime still starts threads, which a small pids.max
+	// would refuse (the init would die).
+	limited := false
+	limit := func() error {
+		if limited || s.Linux == nil || s.Linux.Resources == nil {
+			return nil
 		}
+		limited = true
+		if err := cg.Set(s.Linux.Resources); err != nil {
+			return fmt.Errorf("linux.resources: %w", err)
+		}
+		tmark("cgroup limits")
+		return nil
 	}
-	tmark("cgroup limits")
 	for {
 		m, err := conn.recv()
 		if err != nil {
@@ -242,6 +250,9 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		}
 		if m.Type == msgError {
 			return nil, initError(m)
+		}
+		if err := limit(); err != nil {
+			return nil, err
 		}
 		if m.Type == msgReady {
 			break
@@ -443,7 +454,7 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 	// never migrated (a process migration waits for an RCU grace period,
 	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
 	// after the fork, as runc does. The limits are set once the init has
-	// its config (Create), while it sets the rootfs up.
+	// set the rootfs up (Create).
 	cg, err := newCgroupManager(cgPath)
 	if err != nil {
 		return nil, err

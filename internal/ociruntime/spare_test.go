@@ -279,3 +279,31 @@ func TestSpareHoldsNoHostFD(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallPidsLimit: a pids.max of 1 holds for the container's process,
+// and does not kill its init while that sets up, forked (born in the cgroup
+// with its Go runtime still starting threads) or adopted.
+func TestSmallPidsLimit(t *testing.T) {
+	testutil.RequireRoot(t)
+	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
+		t.Skip("no v1 pids hierarchy")
+	}
+	r := testRuntime(t)
+	r.Spare = true
+	defer r.CloseSpare()
+	one := int64(1)
+	limit := func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &one}}
+		s.Linux.CgroupsPath = "/berth-pids-test/" + strconv.Itoa(os.Getpid())
+	}
+	defer os.Remove("/sys/fs/cgroup/pids/berth-pids-test")
+	for _, id := range []string{"forked", "adopted"} {
+		if id == "adopted" {
+			waitSpare(t, r)
+		}
+		_, code, out := createRun(t, r, id, bundle(t, "echo ok; true | true && echo forked", limit))
+		if code == 0 || !strings.HasPrefix(out, "ok\n") || strings.Contains(out, "forked") {
+			t.Errorf("%s: code %d, output %q: want ok, then a refused fork", id, code, out)
+		}
+	}
+}

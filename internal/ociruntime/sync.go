@@ -24,10 +24,11 @@ import (
 //	 (Go writes uid_map/gid_map)                    blocks reading the socket
 //	 cgroup Apply(pid)
 //	 ──── {"type":"config", spec, rootfs, ...} ──▶ unshare cgroupns, oom_score_adj,
-//	 cgroup Set(resources), meanwhile              mounts, devices, masked and
+//	                                                mounts, devices, masked and
 //	                                                readonly paths
 //	 ◀────────────── {"type":"hooks"} ──────────── (only if prestart/createRuntime)
-//	 run prestart + createRuntime hooks
+//	 cgroup Set(resources) at the first message,
+//	 then prestart + createRuntime hooks
 //	 ──────────── {"type":"hooks-done"} ─────────▶ createContainer hooks, pivot_root,
 //	                                                hostname, sysctls, console, rlimits,
 //	                                                cwd, user, caps, no_new_privs, seccomp
