@@ -53,7 +53,7 @@ func TestRunFlagsStopAtImage(t *testing.T) {
 }
 
 func TestRunFlagErrorsNameTheFlag(t *testing.T) {
-	for _, args := range [][]string{{"--restart", "on-failure:x", "img"}, {"--log-opt", "nokey", "img"}} {
+	for _, args := range [][]string{{"--restart", "on-failure:x", "img"}, {"--log-opt", "nokey", "img"}, {"--cgroupns", "bogus", "img"}} {
 		var o containerOptions
 		cmd := &cobra.Command{Use: "run"}
 		o.addFlags(cmd.Flags())
@@ -61,6 +61,22 @@ func TestRunFlagErrorsNameTheFlag(t *testing.T) {
 		if _, err := o.request(cmd, cmd.Flags().Args()); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: err = %v, want one naming %s", args, err, args[0])
 		}
+	}
+}
+
+// TestNamespaceFlags: --pid, --ipc, --uts and --cgroupns reach the
+// HostConfig as docker's CLI sends them.
+func TestNamespaceFlags(t *testing.T) {
+	var o containerOptions
+	cmd := &cobra.Command{Use: "run"}
+	o.addFlags(cmd.Flags())
+	cmd.Flags().Parse([]string{"--pid", "container:a", "--ipc", "shareable", "--uts", "host", "--cgroupns", "private", "img"})
+	req, err := o.request(cmd, cmd.Flags().Args())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc := req.HostConfig; hc.PidMode != "container:a" || hc.IpcMode != "shareable" || hc.UTSMode != "host" || hc.CgroupnsMode != "private" {
+		t.Errorf("HostConfig: pid %q ipc %q uts %q cgroupns %q", hc.PidMode, hc.IpcMode, hc.UTSMode, hc.CgroupnsMode)
 	}
 }
 

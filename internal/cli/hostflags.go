@@ -29,7 +29,7 @@ type hostOptions struct {
 	pidsLimit                   int64
 	ulimits, sysctls, devices   []string
 	groupAdd, envFiles          []string
-	pid, ipc, uts, cgroupParent string
+	pid, ipc, uts, cgroupns, cgroupParent string
 	oomScoreAdj                 int
 }
 
@@ -59,6 +59,7 @@ func (o *hostOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.pid, "pid", "", "PID namespace to use")
 	f.StringVar(&o.ipc, "ipc", "", "IPC mode to use")
 	f.StringVar(&o.uts, "uts", "", "UTS namespace to use")
+	f.StringVar(&o.cgroupns, "cgroupns", "", `cgroup namespace to use: "host" or "private" (default: the daemon's)`)
 	f.StringVar(&o.cgroupParent, "cgroup-parent", "", "optional parent cgroup for the container")
 	f.IntVar(&o.oomScoreAdj, "oom-score-adj", 0, "tune host's OOM preferences (-1000 to 1000)")
 }
@@ -131,6 +132,12 @@ func (o *hostOptions) apply(f *pflag.FlagSet, cfg *container.Config, hc *contain
 	}
 	hc.GroupAdd = o.groupAdd
 	hc.PidMode, hc.IpcMode, hc.UTSMode = container.PidMode(o.pid), container.IpcMode(o.ipc), container.UTSMode(o.uts)
+	if o.cgroupns != "" {
+		if m := container.CgroupnsMode(o.cgroupns); !m.Valid() {
+			return errdefs.Invalidf("invalid argument %q for \"--cgroupns\" flag: want host or private", o.cgroupns)
+		}
+		hc.CgroupnsMode = container.CgroupnsMode(o.cgroupns)
+	}
 	hc.CgroupParent, hc.OomScoreAdj = o.cgroupParent, o.oomScoreAdj
 	for _, path := range o.envFiles {
 		env, err := readEnvFile(path)

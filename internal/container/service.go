@@ -52,6 +52,8 @@ type SpecFiles struct {
 	HostnamePath, HostsPath, ResolvConfPath string        // bound at /etc/...
 	Mounts                                  []specs.Mount // volumes and binds
 	NetNSPath                               string        // the network namespace to join; empty: a new one
+	PidNSPath, IPCNSPath                    string        // another container's namespaces to join (--pid/--ipc container:)
+	ShmPath                                 string        // a host directory bound at /dev/shm (--ipc shareable, container:)
 }
 
 // Network is what the container service needs of the network service.
@@ -378,7 +380,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, c.HostConfig.AutoRemove); err != nil {
 		return err
 	}
-	undo = append(undo, func() { s.cfg.Images.UnmountRootfs(context.WithoutCancel(ctx), c.ID, rootfs) })
+	undo = append(undo, func() { s.unmountRootfs(context.WithoutCancel(ctx), c.ID) })
 	att, err := s.attachNetwork(ctx, c)
 	if err != nil {
 		return err
@@ -393,6 +395,14 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	files.Rootfs = rootfs
 	if att != nil {
 		files.NetNSPath = att.NetNSPath
+	}
+	if files.PidNSPath, files.IPCNSPath, files.ShmPath, err = s.sharedNamespaces(c); err != nil {
+		return err
+	}
+	if c.HostConfig.IpcMode.IsShareable() {
+		if err := s.mountShm(c); err != nil {
+			return err
+		}
 	}
 	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
 		return err
@@ -514,7 +524,7 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	if err := s.cfg.Monitor.Delete(ctx, c.ID, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.From(ctx).Warn("deleting the exited container in the monitor", "container", c.ID, "err", err)
 	}
-	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+	if err := s.unmountRootfs(ctx, c.ID); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
 	} else {
 		os.RemoveAll(s.bundle(c.ID)) // never through a live mount: it would delete the container's files
@@ -826,7 +836,7 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 			return s.markDead(ctx, c, err)
 		}
 	}
-	if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+	if err := s.unmountRootfs(ctx, c.ID); err != nil {
 		return s.markDead(ctx, c, err)
 	}
 	if err := s.cfg.Images.RemoveRootfs(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
@@ -1028,7 +1038,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			unlock := s.ops.lock(c.ID)
 			s.cfg.Monitor.Delete(ctx, c.ID, true)
 			if !c.Running() {
-				if err := s.cfg.Images.UnmountRootfs(ctx, c.ID, s.rootfs(c.ID)); err != nil {
+				if err := s.unmountRootfs(ctx, c.ID); err != nil {
 					log.From(ctx).Warn("unmounting an interrupted start's rootfs", "container", c.ID, "err", err)
 				}
 			}
@@ -1110,7 +1120,7 @@ func (s *Service) cleanOrphan(ctx context.Context, id string) {
 	if err == nil && (c.ID != id || c.Running() || c.State.Status == StatusRestarting) {
 		return
 	}
-	if err := s.cfg.Images.UnmountRootfs(ctx, id, s.rootfs(id)); err != nil {
+	if err := s.unmountRootfs(ctx, id); err != nil {
 		log.From(ctx).Warn("unmounting a leftover rootfs", "container", id, "err", err)
 		return
 	}
