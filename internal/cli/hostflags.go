@@ -19,18 +19,18 @@ import (
 // hostOptions are the create/run flags that fill the HostConfig's
 // isolation, storage and resource settings, with docker's names.
 type hostOptions struct {
-	volumes, mounts, tmpfs      []string
-	init, privileged, readOnly  bool
-	capAdd, capDrop, secOpts    []string
-	memory, memorySwap, shmSize string
-	cpus                        float64
-	cpuShares                   int64
-	cpusetCPUs, cpusetMems      string
-	pidsLimit                   int64
-	ulimits, sysctls, devices   []string
-	groupAdd, envFiles          []string
+	volumes, mounts, tmpfs                []string
+	init, privileged, readOnly            bool
+	capAdd, capDrop, secOpts              []string
+	memory, memorySwap, shmSize           string
+	cpus                                  float64
+	cpuShares                             int64
+	cpusetCPUs, cpusetMems                string
+	pidsLimit                             int64
+	ulimits, sysctls, devices             []string
+	groupAdd, envFiles                    []string
 	pid, ipc, uts, cgroupns, cgroupParent string
-	oomScoreAdj                 int
+	oomScoreAdj                           int
 }
 
 func (o *hostOptions) addFlags(f *pflag.FlagSet) {
