@@ -334,13 +334,21 @@ func (s *Service) Start(ctx context.Context, ref string) error {
 	err = s.startLocked(ctx, c.ID, false)
 	unlock()
 	// As Docker: a --rm container whose start failed is removed (the
-	// docker CLI waits for that), unless it was not tried at all.
-	if err != nil && c.HostConfig.AutoRemove && !errors.Is(err, errdefs.ErrNotModified) && !errors.Is(err, errdefs.ErrConflict) {
+	// docker CLI waits for that), unless it was not tried at all: it runs
+	// already, or it is being removed. A refusal to share another
+	// container's namespaces (a conflict too) is a failed start.
+	if err != nil && c.HostConfig.AutoRemove && !errors.Is(err, errdefs.ErrNotModified) && !s.beingRemoved(c.ID) {
 		if rerr := s.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true}); rerr != nil {
 			log.From(ctx).Error("--rm after a failed start: removing the container", "container", c.ID, "err", rerr)
 		}
 	}
 	return err
+}
+
+// beingRemoved says whether container id is on its way out (or gone).
+func (s *Service) beingRemoved(id string) bool {
+	c, err := s.index.get(id)
+	return err != nil || c.State.Status == StatusRemoving || c.State.Status == StatusDead
 }
 
 // startLocked starts container id; byPolicy counts it as a restart.

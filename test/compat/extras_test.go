@@ -285,3 +285,27 @@ func TestDockerRestartKeepsRmContainer(t *testing.T) {
 	must(t, d, "stop", "-t", "1", "rr")
 	waitFor(t, func() bool { _, err := docker(t, d, "inspect", "rr"); return err != nil })
 }
+
+// TestDockerSharedNamespaces: docker run --pid/--ipc container:<name>, as
+// a debugging sidecar uses them, and Docker's refusal of a non-shareable
+// IPC donor.
+func TestDockerSharedNamespaces(t *testing.T) {
+	requireDockerCLI(t)
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	must(t, d, "load", "-i", testutil.BusyboxImage(t, "busybox:latest"))
+	must(t, d, "run", "-d", "--name", "app", "--ipc", "shareable", "busybox", "sh", "-c", "echo hi > /dev/shm/m; exec sleep 300")
+	if out := must(t, d, "run", "--rm", "--pid", "container:app", "busybox", "ps", "-o", "args"); !strings.Contains(out, "sleep 300") {
+		t.Errorf("--pid container:app: ps shows %q", out)
+	}
+	waitFor(t, func() bool {
+		out, _ := docker(t, d, "run", "--rm", "--ipc", "container:app", "busybox", "cat", "/dev/shm/m")
+		return out == "hi\n"
+	})
+	must(t, d, "run", "-d", "--name", "private", "busybox", "sleep", "300")
+	out, err := docker(t, d, "run", "--rm", "--ipc", "container:private", "busybox", "true")
+	if err == nil || !strings.Contains(out, "non-shareable") {
+		t.Errorf("--ipc container:private: %v %q, want refused", err, out)
+	}
+	must(t, d, "rm", "-f", "app", "private")
+}
