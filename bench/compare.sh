@@ -152,12 +152,18 @@ engine_pids() {
 }
 
 # detach_section: start 50 detached containers per engine and CLI, one at a
-# time: the batch time, engine memory per running container (PSS, snapshots
-# before and 2 s after), and ps with them running; then remove them.
+# time: the batch time, engine memory per running container, and ps with
+# them running; then remove them. The memory is PSS at rest, before the
+# batch and after it, each after ${QUIET:-15} s with no API call: berth's
+# daemon hands its heap back when idle (engine/idle.go), so a snapshot taken
+# at a different moment of that cycle would count the burst's garbage, or
+# the release, as the containers' cost. berth's spare init, one process
+# that lives 10 s after a create, is measured 2 s after the batch.
 detach_section() {
   local e n=50 label prefix t0 t1 before after i
   for e in 0 1 2; do
     label=${labels[$e]} prefix=${prefixes[$e]}
+    sleep "${QUIET:-15}"
     before=$(pss_kib $(engine_pids "${label%% *}"))
     t0=$EPOCHREALTIME
     for ((i = 0; i < n; i++)); do
@@ -166,10 +172,11 @@ detach_section() {
     done
     t1=$EPOCHREALTIME
     sleep 2
+    if [ "$e" = 1 ]; then spare_kib=$(pss_kib $(spare_pids)); fi
+    sleep "${QUIET:-15}"
     after=$(pss_kib $(engine_pids "${label%% *}"))
     detach_s[$e]=$(awk -v a="${t0/./}" -v b="${t1/./}" 'BEGIN{printf "%.2f", (b-a)/1e6}')
     pss_per[$e]=$(( (after - before) / n ))
-    if [ "$e" = 1 ]; then spare_kib=$(pss_kib $(spare_pids)); fi
     : >"$work/ps.$e"
     for ((i = 0; i < N; i++)); do
       # shellcheck disable=SC2086

@@ -1,7 +1,7 @@
 // Package engine is the composition root of the daemon: it builds every
 // service from a Config, starts them in order and stops them in reverse. It
 // wires; it owns no behaviour of its own beyond the daemon process's
-// policies (idle.go: memory given back when the API is quiet).
+// policies (internal/idle: memory given back when the API is quiet).
 package engine
 
 import (
@@ -28,6 +28,7 @@ import (
 	"github.com/berth/berth/internal/dockerapi"
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/idle"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/image/builtin"
 	"github.com/berth/berth/internal/log"
@@ -75,7 +76,7 @@ type Engine struct {
 	lock       *os.File // flock on DataRoot: one daemon per data root
 	listeners  []net.Listener
 	server     *http.Server
-	idle       *idleRelease // gives the heap back after bursts of calls
+	idle       *idle.Release // gives the heap back after bursts of calls
 	events     *events.Bus
 	meta       *metadata.DB
 	images     *image.Store
@@ -177,9 +178,9 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.networks != nil {
 		netAPI = networkBackend{svc: e.networks, containers: e.containers}
 	}
-	e.idle = newIdleRelease(ctx, 10*time.Second)
+	e.idle = idle.New(ctx, 10*time.Second)
 	e.server = &http.Server{
-		Handler: e.idle.wrap(dockerapi.New(dockerapi.Config{
+		Handler: e.idle.Wrap(dockerapi.New(dockerapi.Config{
 			Logger:             log.From(ctx),
 			DaemonID:           id,
 			DataRoot:           cfg.DataRoot,
@@ -203,7 +204,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 // gracefully and releases everything New took.
 func (e *Engine) Serve(ctx context.Context) error {
 	go e.containers.WatchExits(ctx)
-	go e.idle.run(ctx)
+	go e.idle.Run(ctx)
 	errc := make(chan error, len(e.listeners))
 	for _, l := range e.listeners {
 		log.From(ctx).Info("API listening", "addr", l.Addr().String())

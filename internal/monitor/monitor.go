@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/idle"
 	"github.com/berth/berth/internal/log"
 )
 
@@ -96,8 +97,11 @@ func (m *Monitor) Serve(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go m.reaper.run(ctx, m.cfg.SweepInterval)
+	// As the daemon, the monitor gives back what a burst of creates grew.
+	release := idle.New(ctx, 10*time.Second)
+	go release.Run(ctx)
 	srv := &http.Server{
-		Handler:     m.handler(),
+		Handler:     release.Wrap(m.handler()),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ConnState: func(_ net.Conn, s http.ConnState) {
 			switch s {

@@ -1,4 +1,4 @@
-package engine
+package idle
 
 import (
 	"net/http"
@@ -12,8 +12,8 @@ import (
 // until another call comes.
 func TestIdleRelease(t *testing.T) {
 	frees := 0
-	r := &idleRelease{quiet: time.Second, free: func() { frees++ }}
-	h := r.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := &Release{quiet: time.Second, free: func() { frees++ }}
+	h := r.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	call := func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/_ping", nil)) }
 
 	r.check(time.Now())
