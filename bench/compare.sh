@@ -154,8 +154,9 @@ engine_pids() {
 # detach_section: start 50 detached containers per engine and CLI, one at a
 # time: the batch time, engine memory per running container, and ps with
 # them running; then remove them. The memory is PSS at rest, before the
-# batch and after it, each after ${QUIET:-15} s with no API call: berth's
-# daemon hands its heap back when idle (engine/idle.go), so a snapshot taken
+# batch and after it, each after ${REST:-20} s with no API call: berth's
+# daemon and monitor hand their heap back 10-15 s after the last call
+# (internal/idle), so a snapshot taken
 # at a different moment of that cycle would count the burst's garbage, or
 # the release, as the containers' cost. berth's spare init, one process
 # that lives 10 s after a create, is measured 2 s after the batch.
@@ -163,7 +164,7 @@ detach_section() {
   local e n=50 label prefix t0 t1 before after i
   for e in 0 1 2; do
     label=${labels[$e]} prefix=${prefixes[$e]}
-    sleep "${QUIET:-15}"
+    sleep "${REST:-20}"
     before=$(pss_kib $(engine_pids "${label%% *}"))
     t0=$EPOCHREALTIME
     for ((i = 0; i < n; i++)); do
@@ -173,7 +174,7 @@ detach_section() {
     t1=$EPOCHREALTIME
     sleep 2
     if [ "$e" = 1 ]; then spare_kib=$(pss_kib $(spare_pids)); fi
-    sleep "${QUIET:-15}"
+    sleep "${REST:-20}"
     after=$(pss_kib $(engine_pids "${label%% *}"))
     detach_s[$e]=$(awk -v a="${t0/./}" -v b="${t1/./}" 'BEGIN{printf "%.2f", (b-a)/1e6}')
     pss_per[$e]=$(( (after - before) / n ))
