@@ -233,11 +233,15 @@ func (r *Runtime) startSpare(warm bool) (*spare, error) {
 		return nil, err
 	}
 	defer l.close()
+	mode := "eager"
+	if warm {
+		mode = "warm"
+	}
 	// fds: sync 3, exe 4 (see launchInit for why the binary is passed).
 	sp := &spare{cmd: &exec.Cmd{
 		Path:       "/proc/self/fd/4",
 		Args:       l.args,
-		Env:        append(initEnv("3,-1,-1,0,4"), initSpareEnv+"="+map[bool]string{true: "warm", false: "1"}[warm]),
+		Env:        append(initEnv("3,-1,-1,0,4"), initSpareEnv+"="+mode),
 		Dir:        "/",
 		ExtraFiles: []*os.File{l.child, l.exe},
 		SysProcAttr: &syscall.SysProcAttr{
