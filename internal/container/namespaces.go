@@ -22,21 +22,8 @@ const defaultShmSize = 64 << 20
 // (shmDir) for that. The other container must be running, and for IPC
 // shareable.
 func (s *Service) sharedNamespaces(c *Container) (pidNS, ipcNS, shm string, err error) {
-	join := func(ref, what string) (*Container, error) {
-		other, err := s.index.get(ref)
-		if err != nil {
-			return nil, fmt.Errorf("joining %s namespace of container: %w", what, err)
-		}
-		if other.ID == c.ID {
-			return nil, errdefs.Invalidf("cannot join own %s namespace", what)
-		}
-		if !other.Running() || other.State.Pid == 0 {
-			return nil, errdefs.Conflictf("cannot join %s namespace of a non running container: container %s is %s", what, other.Name, other.State.Status)
-		}
-		return other, nil
-	}
 	if pm := c.HostConfig.PidMode; pm.IsContainer() {
-		other, err := join(pm.Container(), "PID")
+		other, err := s.namespaceDonor(c, pm.Container(), "PID")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -44,7 +31,7 @@ func (s *Service) sharedNamespaces(c *Container) (pidNS, ipcNS, shm string, err 
 	}
 	switch im := c.HostConfig.IpcMode; {
 	case im.IsContainer():
-		other, err := join(im.Container(), "IPC")
+		other, err := s.namespaceDonor(c, im.Container(), "IPC")
 		if err != nil {
 			return "", "", "", err
 		}
@@ -56,6 +43,22 @@ func (s *Service) sharedNamespaces(c *Container) (pidNS, ipcNS, shm string, err 
 		shm = s.shmDir(c.ID)
 	}
 	return pidNS, ipcNS, shm, nil
+}
+
+// namespaceDonor is the running container ref whose namespace (what:
+// network, PID, IPC) c joins.
+func (s *Service) namespaceDonor(c *Container, ref, what string) (*Container, error) {
+	other, err := s.index.get(ref)
+	if err != nil {
+		return nil, fmt.Errorf("joining %s of container: %w", what, err)
+	}
+	if other.ID == c.ID {
+		return nil, errdefs.Invalidf("cannot join own %s namespace", what)
+	}
+	if !other.Running() || other.State.Pid == 0 {
+		return nil, errdefs.Conflictf("cannot join %s namespace of a non running container: container %s is %s", what, other.Name, other.State.Status)
+	}
+	return other, nil
 }
 
 // shmDir is where a --ipc shareable container's /dev/shm is mounted on the

@@ -6,8 +6,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-
-	"github.com/berth/berth/internal/errdefs"
 )
 
 // attachNetwork sets up c's network before it starts: for container:<id>
@@ -15,16 +13,9 @@ import (
 // network service gives.
 func (s *Service) attachNetwork(ctx context.Context, c *Container) (*NetAttachment, error) {
 	if c.HostConfig.NetworkMode.IsContainer() {
-		ref := c.HostConfig.NetworkMode.ConnectedContainer()
-		other, err := s.index.get(ref)
+		other, err := s.namespaceDonor(c, c.HostConfig.NetworkMode.ConnectedContainer(), "network")
 		if err != nil {
-			return nil, fmt.Errorf("joining network of container: %w", err)
-		}
-		if other.ID == c.ID {
-			return nil, errdefs.Invalidf("cannot join own network namespace")
-		}
-		if !other.Running() || other.State.Pid == 0 {
-			return nil, errdefs.Conflictf("cannot join network namespace of a non running container: container %s is %s", other.Name, other.State.Status)
+			return nil, err
 		}
 		return &NetAttachment{NetNSPath: fmt.Sprintf("/proc/%d/ns/net", other.State.Pid)}, nil
 	}
