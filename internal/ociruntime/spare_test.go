@@ -32,6 +32,20 @@ func waitSpare(t *testing.T, r *Runtime) int {
 	return 0
 }
 
+// spareRuntime is a test runtime with Spare set after one container ran
+// (a create that asks for a spare) and its spare started, whose pid it
+// returns.
+func spareRuntime(t *testing.T) (*Runtime, int) {
+	t.Helper()
+	r := testRuntime(t)
+	r.Spare = true
+	t.Cleanup(r.CloseSpare)
+	if _, code, out := createRun(t, r, "first", bundle(t, "true", nil)); code != 0 {
+		t.Fatalf("first container: code %d: %s", code, out)
+	}
+	return r, waitSpare(t, r)
+}
+
 // createRun creates, starts and waits for container id, and returns its
 // init's pid, its exit code and its output.
 func createRun(t *testing.T, r *Runtime, id, b string) (int, int, string) {
@@ -65,13 +79,7 @@ func createRun(t *testing.T, r *Runtime, id, b string) (int, int, string) {
 // fd of the runtime's, the bundle as the hooks' cwd.
 func TestSpareInit(t *testing.T) {
 	testutil.RequireRoot(t)
-	r := testRuntime(t)
-	r.Spare = true
-	defer r.CloseSpare()
-	if _, code, out := createRun(t, r, "first", bundle(t, "true", nil)); code != 0 {
-		t.Fatalf("first container: code %d: %s", code, out)
-	}
-	sparePid := waitSpare(t, r)
+	r, sparePid := spareRuntime(t)
 
 	// A network namespace to join, held by a sleeping process.
 	holder := exec.Command("sleep", "1000")
@@ -133,11 +141,7 @@ func TestSpareInit(t *testing.T) {
 // and the next spare is started.
 func TestSpareGone(t *testing.T) {
 	testutil.RequireRoot(t)
-	r := testRuntime(t)
-	r.Spare = true
-	defer r.CloseSpare()
-	createRun(t, r, "first", bundle(t, "true", nil))
-	sparePid := waitSpare(t, r)
+	r, sparePid := spareRuntime(t)
 	unix.Kill(sparePid, unix.SIGKILL)
 	// Wait until it is a zombie: it is reaped when the create finds it dead.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
@@ -163,10 +167,7 @@ func TestSpareExpires(t *testing.T) {
 	saved := SpareTTL
 	SpareTTL = 200 * time.Millisecond
 	defer func() { SpareTTL = saved }()
-	r := testRuntime(t)
-	r.Spare = true
-	createRun(t, r, "first", bundle(t, "true", nil))
-	sparePid := waitSpare(t, r)
+	r, sparePid := spareRuntime(t)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(sparePid)); err != nil {
 			r.spares.mu.Lock()
@@ -250,11 +251,7 @@ func TestEagerInit(t *testing.T) {
 // the container's exec.fifo.
 func TestSpareHoldsNoHostFD(t *testing.T) {
 	testutil.RequireRoot(t)
-	r := testRuntime(t)
-	r.Spare = true
-	defer r.CloseSpare()
-	createRun(t, r, "first", bundle(t, "true", nil))
-	sparePid := waitSpare(t, r)
+	r, sparePid := spareRuntime(t)
 	ctx := context.Background()
 	p, err := r.Create(ctx, "held", CreateOpts{Bundle: bundle(t, "true", nil)})
 	if err != nil {
