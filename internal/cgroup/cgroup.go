@@ -465,13 +465,12 @@ func (m *v2) Apply(pid int) error {
 	return nil
 }
 
-func (m *v2) JoinThread() (func() error, error) {
-	return nil, errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
-}
+// errThreadJoinV2 is v2's answer to a thread joining alone.
+var errThreadJoinV2 = errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
 
-func (m *v2) TaskFiles() ([]*os.File, error) {
-	return nil, errdefs.NotImplemented(errors.New("cgroup v2: a thread cannot join a domain cgroup alone"))
-}
+func (m *v2) JoinThread() (func() error, error) { return nil, errThreadJoinV2 }
+
+func (m *v2) TaskFiles() ([]*os.File, error) { return nil, errThreadJoinV2 }
 
 func (m *v2) Set(r *specs.LinuxResources) error {
 	ws, err := PlanV2(r)
