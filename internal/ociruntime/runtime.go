@@ -383,9 +383,11 @@ func (li *launchedInit) close() {
 // launchInit starts container's init: a spare (spare.go) where one fits,
 // else a fork and exec of the init binary.
 func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgPath string, eager *eagerInit) (*launchedInit, error) {
-	sp := r.takeSpare(plan, o)
-	if sp == nil && spareFits(plan, o) {
-		sp = eager.take()
+	var sp *spare
+	if spareFits(plan, o) {
+		if sp = r.takeSpare(); sp == nil {
+			sp = eager.take()
+		}
 	}
 	if sp != nil {
 		li, err := r.adoptSpare(sp, plan, o, s.Process.Terminal, fifo, cgPath)

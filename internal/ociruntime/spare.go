@@ -92,6 +92,8 @@ type spareSlot struct {
 	mu       sync.Mutex // guards the fields
 	idle     *spare
 	spawning bool
+	closed   bool           // CloseSpare was called: no more spares
+	spawns   sync.WaitGroup // the start in flight, which CloseSpare waits for
 }
 
 // spareFits says whether a container can be started by a spare.
@@ -108,11 +110,8 @@ func spareFits(plan nsPlan, o CreateOpts) bool {
 	return false
 }
 
-// takeSpare hands over the idle spare if the container fits it, or nil.
-func (r *Runtime) takeSpare(plan nsPlan, o CreateOpts) *spare {
-	if !r.Spare || !spareFits(plan, o) {
-		return nil
-	}
+// takeSpare hands over the idle spare, or nil.
+func (r *Runtime) takeSpare() *spare {
 	r.spares.mu.Lock()
 	defer r.spares.mu.Unlock()
 	sp := r.spares.idle
@@ -129,24 +128,30 @@ func (r *Runtime) takeSpare(plan nsPlan, o CreateOpts) *spare {
 // the next one will likely fit too.
 func (r *Runtime) refillSpare() {
 	r.spares.mu.Lock()
-	if r.spares.idle != nil || r.spares.spawning {
+	if r.spares.idle != nil || r.spares.spawning || r.spares.closed {
 		r.spares.mu.Unlock()
 		return
 	}
 	r.spares.spawning = true
+	r.spares.spawns.Add(1)
 	r.spares.mu.Unlock()
 	go func() {
+		defer r.spares.spawns.Done()
 		// Not at once: the container just created is about to start, and
 		// the spare's start would compete with it for the CPU.
 		time.Sleep(spareDelay)
 		sp, err := r.startSpare(true)
 		r.spares.mu.Lock()
 		r.spares.spawning = false
-		if err == nil {
+		closed := r.spares.closed
+		if err == nil && !closed {
 			r.spares.idle = sp
 			sp.timer = time.AfterFunc(SpareTTL, func() { r.expireSpare(sp) })
 		}
 		r.spares.mu.Unlock()
+		if err == nil && closed {
+			sp.discard()
+		}
 	}()
 }
 
@@ -204,12 +209,15 @@ func (r *Runtime) expireSpare(sp *spare) {
 	sp.discard()
 }
 
-// CloseSpare lets the idle spare go now (the monitor calls it as it stops).
+// CloseSpare lets the idle spare go now, and one being started once it
+// is; no spare is started after it (the monitor calls it as it stops).
 func (r *Runtime) CloseSpare() {
 	r.spares.mu.Lock()
+	r.spares.closed = true
 	sp := r.spares.idle
 	r.spares.idle = nil
 	r.spares.mu.Unlock()
+	r.spares.spawns.Wait()
 	if sp != nil {
 		sp.timer.Stop()
 		sp.discard()
