@@ -24,6 +24,10 @@ type BuildOptions struct {
 	Labels     map[string]string
 	Platform   string
 	Network    string // networking mode for RUN containers
+	// ContextDir is the absolute path of the context directory, which a
+	// berth daemon on this host copies itself (the "contextdir" feature):
+	// ImageBuild then sends no tarball.
+	ContextDir string
 }
 
 // ImageBuild sends the build context tarball (plain or gzip'd) and copies
@@ -62,6 +66,10 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts Bu
 	if len(opts.Labels) > 0 {
 		b, _ := json.Marshal(opts.Labels)
 		q.Set("labels", string(b))
+	}
+	if opts.ContextDir != "" {
+		q.Set("contextdir", opts.ContextDir)
+		buildContext = http.NoBody
 	}
 	resp, err := c.doRaw(ctx, http.MethodPost, "/build", q, buildContext, "application/x-tar")
 	if err != nil {

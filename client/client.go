@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,8 +32,9 @@ type Client struct {
 	http   *http.Client
 	dialer func(ctx context.Context) (net.Conn, error)
 
-	mu      sync.Mutex
-	version string // negotiated API version; "" until the first request
+	mu       sync.Mutex
+	version  string   // negotiated API version; "" until the first request
+	features []string // what the daemon's /_ping says it does beyond Docker's API
 }
 
 // HostFromEnv returns the daemon address to use when -H was not given:
@@ -90,6 +92,7 @@ type PingResult struct {
 	APIVersion     string
 	OSType         string
 	BuilderVersion string
+	Features       []string // Berth-Features: berth's own additions (a berth daemon only)
 }
 
 // Ping checks the daemon answers, and tells its API version.
@@ -104,6 +107,7 @@ func (c *Client) Ping(ctx context.Context) (PingResult, error) {
 		APIVersion:     resp.Header.Get("Api-Version"),
 		OSType:         resp.Header.Get("Ostype"),
 		BuilderVersion: resp.Header.Get("Builder-Version"),
+		Features:       strings.Fields(strings.ReplaceAll(resp.Header.Get("Berth-Features"), ",", " ")),
 	}, nil
 }
 
@@ -125,10 +129,24 @@ func (c *Client) APIVersion(ctx context.Context) (string, error) {
 		v = p.APIVersion
 	}
 	c.mu.Lock()
-	c.version = v
+	c.version, c.features = v, p.Features
 	c.mu.Unlock()
 	return v, nil
 }
+
+// HasFeature tells whether the daemon is a berth daemon that does name
+// (see PingResult.Features), negotiating the API version if not yet done.
+func (c *Client) HasFeature(ctx context.Context, name string) bool {
+	if _, err := c.APIVersion(ctx); err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.features, name)
+}
+
+// Local tells whether the daemon is on this host's unix socket.
+func (c *Client) Local() bool { return strings.HasPrefix(c.host, "unix://") }
 
 // ServerVersion returns GET /version.
 func (c *Client) ServerVersion(ctx context.Context) (system.VersionResponse, error) {

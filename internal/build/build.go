@@ -42,6 +42,10 @@ type Options struct {
 	Labels     map[string]string  // --label
 	Platform   string             // --platform (accepted; only the host platform is built)
 	Network    string             // --network for RUN containers ("" or "default": the daemon's default)
+	// ContextDir is the client's context directory, when the client runs
+	// on the daemon's host (berth's CLI as root): it is copied, and the
+	// tarball is not read. The caller closes it.
+	ContextDir *os.Root
 }
 
 // Builder builds images.
@@ -50,6 +54,7 @@ type Builder struct {
 	containers *container.Service
 	db         *metadata.DB
 	tmpDir     string
+	known      statSums // context files' sums by stat, for ContextDir builds
 }
 
 // New returns a builder that keeps build contexts under tmpDir while it
@@ -74,8 +79,8 @@ type StepError struct {
 func (e *StepError) Error() string { return e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
-// Build extracts the build context tarball ctxTar (plain or gzip'd) under
-// the builder's temp dir, builds its Dockerfile and tags the result; out
+// Build extracts the build context tarball ctxTar (plain or gzip'd), or
+// copies opts.ContextDir, under the builder's temp dir, builds its Dockerfile and tags the result; out
 // receives the text Docker's legacy builder prints ("Step 1/3 : FROM …").
 // Nothing is tagged unless every step worked; intermediate containers and
 // root filesystems are removed whatever happens.
@@ -94,14 +99,16 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	}
 	defer os.RemoveAll(dir)
 	ctxDir := filepath.Join(dir, "context")
-	sums, err := extractContext(ctx, ctxTar, ctxDir)
+	var sums fileSums
+	if opts.ContextDir != nil {
+		sums, err = copyContext(ctx, opts.ContextDir, ctxDir, dfName(opts), &b.known)
+	} else {
+		sums, err = extractContext(ctx, ctxTar, ctxDir)
+	}
 	if err != nil {
 		return nil, err
 	}
-	dfName := opts.Dockerfile
-	if dfName == "" {
-		dfName = "Dockerfile"
-	}
+	dfName := dfName(opts)
 	dfPath, err := resolveIn(ctxDir, dfName)
 	if err != nil {
 		return nil, err
@@ -152,6 +159,14 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 		}
 	}
 	return &Result{ID: id, Tags: opts.Tags}, nil
+}
+
+// dfName is the Dockerfile's name in the context.
+func dfName(opts Options) string {
+	if opts.Dockerfile == "" {
+		return "Dockerfile"
+	}
+	return opts.Dockerfile
 }
 
 // buildState is one build in progress.

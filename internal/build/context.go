@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/berth/berth/internal/errdefs"
@@ -193,16 +192,13 @@ func removeEntry(root *os.Root, name string) error {
 	return root.Remove(name)
 }
 
-// readDockerignore returns the patterns of the context's .dockerignore
-// (or <Dockerfile>.dockerignore), none if there is none.
-func readDockerignore(ctxDir, dockerfile string) ([]string, error) {
-	for _, name := range []string{dockerfile + ".dockerignore", ".dockerignore"} {
-		p, err := resolveIn(ctxDir, name)
-		if err != nil {
-			return nil, err
-		}
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
+// readDockerignoreFS returns the patterns of the context's
+// <Dockerfile>.dockerignore or .dockerignore, none if there is none. fsys
+// is the context through its os.Root: symlinks resolve inside it.
+func readDockerignoreFS(fsys fs.FS, dockerfile string) ([]string, error) {
+	for _, name := range []string{path.Clean(filepath.ToSlash(dockerfile)) + ".dockerignore", ".dockerignore"} {
+		f, err := fsys.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
@@ -218,40 +214,30 @@ func readDockerignore(ctxDir, dockerfile string) ([]string, error) {
 	return nil, nil
 }
 
-// applyDockerignore deletes what .dockerignore excludes from the context,
-// as the client would have: the Dockerfile and .dockerignore stay.
+// applyDockerignore deletes what .dockerignore excludes from an unpacked
+// context, as the client would have left it out.
 func applyDockerignore(ctxDir, dockerfile string) error {
-	pats, err := readDockerignore(ctxDir, dockerfile)
-	if err != nil || len(pats) == 0 {
+	root, err := os.OpenRoot(ctxDir)
+	if err != nil {
 		return err
 	}
-	pm, err := patternmatcher.New(pats)
-	if err != nil {
-		return errdefs.Invalidf(".dockerignore: %v", err)
+	defer root.Close()
+	ign, err := newIgnorer(root.FS(), dockerfile)
+	if err != nil || ign.pm == nil {
+		return err
 	}
-	keep := map[string]bool{path.Clean(filepath.ToSlash(dockerfile)): true, ".dockerignore": true}
 	var remove []string
-	err = filepath.WalkDir(ctxDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
+	err = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
+		if err != nil || rel == "." {
 			return err
 		}
-		rel, _ := filepath.Rel(ctxDir, p)
-		if rel == "." {
-			return nil
+		skip, skipDir := ign.skip(rel, d.IsDir())
+		if skipDir {
+			remove = append(remove, rel)
+			return fs.SkipDir
 		}
-		rel = filepath.ToSlash(rel)
-		ignored, err := pm.MatchesOrParentMatches(rel)
-		if err != nil {
-			return err
-		}
-		if ignored && !keep[rel] {
-			if d.IsDir() && !pm.Exclusions() {
-				remove = append(remove, p)
-				return filepath.SkipDir
-			}
-			if !d.IsDir() {
-				remove = append(remove, p)
-			}
+		if skip && !d.IsDir() {
+			remove = append(remove, rel)
 		}
 		return nil
 	})
@@ -259,7 +245,7 @@ func applyDockerignore(ctxDir, dockerfile string) error {
 		return fmt.Errorf(".dockerignore: %w", err)
 	}
 	for i := len(remove) - 1; i >= 0; i-- {
-		if err := os.RemoveAll(remove[i]); err != nil {
+		if err := root.RemoveAll(remove[i]); err != nil {
 			return err
 		}
 	}

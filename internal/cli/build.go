@@ -2,6 +2,7 @@ package cli
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -51,15 +52,19 @@ func newBuildCommand(c *CLI) *cobra.Command {
 			if args[0] == "-" {
 				body = cmd.InOrStdin()
 			} else {
-				pr, pw := io.Pipe()
 				df, extra, err := dockerfileInContext(args[0], opts.Dockerfile)
 				if err != nil {
 					return err
 				}
 				opts.Dockerfile = df
-				go func() { pw.CloseWithError(tarContext(pw, args[0], extra, df)) }()
-				defer pr.Close()
-				body = pr
+				if dir, ok := localContext(cmd.Context(), cl, args[0], extra); ok {
+					opts.ContextDir = dir
+				} else {
+					pr, pw := io.Pipe()
+					go func() { pw.CloseWithError(tarContext(pw, args[0], extra, df)) }()
+					defer pr.Close()
+					body = pr
+				}
 			}
 			id, err := cl.ImageBuild(cmd.Context(), body, opts, c.out)
 			if err != nil {
@@ -83,6 +88,25 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	f.StringVar(&opts.Platform, "platform", "", "set platform if server is multi-platform capable")
 	f.StringVar(&opts.Network, "network", "", "set the networking mode for the RUN instructions during build")
 	return cmd
+}
+
+// localContext returns the context directory's absolute path when the
+// daemon can copy it itself instead of receiving it as a tarball
+// (docs/decisions/0096): a berth daemon on this host's unix socket, a
+// root client (the daemon reads the directory as root), and a Dockerfile
+// inside the context.
+func localContext(ctx context.Context, cl *client.Client, dir, extra string) (string, bool) {
+	if extra != "" || os.Geteuid() != 0 || !cl.Local() || !cl.HasFeature(ctx, "contextdir") {
+		return "", false
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return "", false
+	}
+	return abs, true
 }
 
 // dockerfileInContext returns the Dockerfile's name inside the context, and

@@ -70,6 +70,16 @@ func postBuild(b BuildBackend, w http.ResponseWriter, r *http.Request) error {
 			return errdefs.Invalidf("platform: %v", err)
 		}
 	}
+	// berth's CLI on the daemon's host names its context directory
+	// instead of sending it (docs/decisions/0096).
+	if dir := q.Get("contextdir"); dir != "" {
+		root, err := openClientDir(r, "contextdir", dir)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		opts.ContextDir = root
+	}
 	quiet := boolValue(q.Get("q"))
 	p := newProgressWriter(w)
 	var out io.Writer = streamOut{p}

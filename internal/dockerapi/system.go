@@ -22,6 +22,7 @@ func (s *Server) routeSystem() {
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Builder-Version", "1")
+	h.Set("Berth-Features", "contextdir") // what berth's own CLI may use
 	h.Set("Swarm", "inactive")
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")

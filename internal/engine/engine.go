@@ -195,6 +195,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 		})),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       dockerapi.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.From(ctx).Handler(), slog.LevelWarn),
 	}
 	return e, nil

@@ -74,6 +74,26 @@ func TestDockerBuildCorpus(t *testing.T) {
 	requireDockerCLI(t)
 	d := testutil.StartDaemon(t)
 	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	buildCorpus(t, d, func(args ...string) (string, error) { return dockerBuild(t, d, args...) }, true)
+}
+
+// TestBerthBuildCorpus builds the corpus with berth's CLI, which hands a
+// local daemon its context directory instead of a tarball
+// (docs/decisions/0096): the images must equal the same golden files.
+func TestBerthBuildCorpus(t *testing.T) {
+	requireDockerCLI(t) // summarize inspects through the docker CLI
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	buildCorpus(t, d, func(args ...string) (string, error) {
+		out, err := exec.Command(testutil.BerthBinary(t), append([]string{"-H", d.Host, "build"}, args...)...).CombinedOutput()
+		return string(out), err
+	}, false)
+}
+
+// buildCorpus builds each case of testdata/build with build and compares
+// the image with the case's golden file (rewritten with -update, for the
+// berth-only cases, when mayUpdate).
+func buildCorpus(t *testing.T, d *testutil.Daemon, build func(args ...string) (string, error), mayUpdate bool) {
 	cases, _ := filepath.Glob("testdata/build/*/Dockerfile")
 	if len(cases) == 0 {
 		t.Fatal("no build cases")
@@ -83,9 +103,9 @@ func TestDockerBuildCorpus(t *testing.T) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			tag := "corpus-" + filepath.Base(dir)
 			applyModes(t, dir)
-			out, err := dockerBuild(t, d, append(caseFlags(dir), "-t", tag, dir)...)
+			out, err := build(append(caseFlags(dir), "-t", tag, dir)...)
 			if err != nil {
-				t.Fatalf("docker build: %v\n%s", err, out)
+				t.Fatalf("build: %v\n%s", err, out)
 			}
 			if !strings.Contains(out, "Successfully tagged "+tag+":latest") {
 				t.Fatalf("no success line:\n%s", out)
@@ -96,7 +116,7 @@ func TestDockerBuildCorpus(t *testing.T) {
 			}
 			got := summarize(t, d, tag, paths)
 			golden := filepath.Join(dir, "golden.json")
-			if _, err := os.Stat(filepath.Join(dir, "berth-only")); err == nil && *updateGolden {
+			if _, err := os.Stat(filepath.Join(dir, "berth-only")); err == nil && *updateGolden && mayUpdate {
 				data, _ := json.MarshalIndent(got, "", "  ")
 				if err := os.WriteFile(golden, append(data, '\n'), 0o644); err != nil {
 					t.Fatal(err)
@@ -431,6 +451,80 @@ func TestBerthBuild(t *testing.T) {
 	out, err = berth("build", "-q", "-f", filepath.Join(dfDir, "Build.df"), "--target", "two", "--label", "a=b", "--build-arg", "MSG=hi", ctx)
 	if err != nil || strings.TrimSpace(out) != imageID(t, d, "x1") {
 		t.Fatalf("berth build -q = %q (%v), want the cached %s", out, err, imageID(t, d, "x1"))
+	}
+	requireClean(t, d)
+}
+
+// TestBerthBuildContextDir: berth's CLI hands the local daemon its context
+// directory (docs/decisions/0096). The daemon copies it as a tarball would
+// have carried it (.dockerignore, symlinks kept as links and confined to
+// the context), and tells a changed file from its cached sum by its stat
+// even when its size and mtime are put back.
+func TestBerthBuildContextDir(t *testing.T) {
+	requireDockerCLI(t)
+	d := testutil.StartDaemon(t)
+	testutil.LoadImage(t, d, testutil.BusyboxImage(t, "busybox:latest"))
+	berth := func(args ...string) (string, error) {
+		out, err := exec.Command(testutil.BerthBinary(t), append([]string{"-H", d.Host}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	ctx := writeContext(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\n",
+		".dockerignore": "*.log\nsecret/\n!secret/keep.txt\n",
+		"a.txt":         "a1", "b.log": "b", "secret/x": "x", "secret/keep.txt": "k", "sub/c.log": "c",
+	})
+	if err := os.Symlink("/etc/passwd", filepath.Join(ctx, "link")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := berth("build", "-q", "-t", "cd", ctx)
+	if err != nil {
+		t.Fatalf("berth build: %v\n%s", err, out)
+	}
+	id := strings.TrimSpace(out)
+	out, err = docker(t, d, "run", "--rm", "cd", "sh", "-c", "find /ctx ! -type d | sort; readlink /ctx/link; cat /ctx/a.txt")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	want := "/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/a.txt\n/ctx/link\n/ctx/secret/keep.txt\n/ctx/sub/c.log\n/etc/passwd\na1"
+	if out != want {
+		t.Fatalf("context in the image:\n%s\nwant:\n%s", out, want)
+	}
+	if out, err := berth("build", "-q", "-t", "cd", ctx); err != nil || strings.TrimSpace(out) != id {
+		t.Fatalf("rebuild = %q (%v), want the cached %s", out, err, id)
+	}
+	// Same size, mtime put back: only the ctime tells.
+	a := filepath.Join(ctx, "a.txt")
+	fi, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a, []byte("a2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(a, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := berth("build", "-q", "-t", "cd", ctx); err != nil || strings.TrimSpace(out) == id {
+		t.Fatalf("build after a.txt changed = %q (%v): the cached image", out, err)
+	}
+	if out, _ := docker(t, d, "run", "--rm", "cd", "cat", "/ctx/a.txt"); out != "a2" {
+		t.Fatalf("a.txt in the rebuilt image: %q", out)
+	}
+	// A symlink in the context can't reach outside it.
+	esc := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY escape/passwd /p\n"})
+	if err := os.Symlink("/etc", filepath.Join(esc, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := berth("build", esc); err == nil || !strings.Contains(out, "file not found in build context") {
+		t.Fatalf("symlink escape: %v\n%s", err, out)
+	}
+	// The context path itself may be a symlink.
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := berth("build", "-q", alias); err != nil || !strings.HasPrefix(lastLine(out), "sha256:") {
+		t.Fatalf("build through a symlinked context: %v\n%s", err, out)
 	}
 	requireClean(t, d)
 }
