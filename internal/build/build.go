@@ -99,16 +99,16 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	}
 	defer os.RemoveAll(dir)
 	ctxDir := filepath.Join(dir, "context")
+	dfName := dockerfileName(opts)
 	var sums fileSums
 	if opts.ContextDir != nil {
-		sums, err = copyContext(ctx, opts.ContextDir, ctxDir, dfName(opts), &b.known)
+		sums, err = copyContext(ctx, opts.ContextDir, ctxDir, dfName, &b.known)
 	} else {
 		sums, err = extractContext(ctx, ctxTar, ctxDir)
 	}
 	if err != nil {
 		return nil, err
 	}
-	dfName := dfName(opts)
 	dfPath, err := resolveIn(ctxDir, dfName)
 	if err != nil {
 		return nil, err
@@ -120,8 +120,12 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	if err != nil {
 		return nil, err
 	}
-	if err := applyDockerignore(ctxDir, dfName); err != nil {
-		return nil, err
+	// A tarball holds what the client chose to send; copyContext never
+	// copied what .dockerignore excludes.
+	if opts.ContextDir == nil {
+		if err := applyDockerignore(ctxDir, dfName); err != nil {
+			return nil, err
+		}
 	}
 	res, err := parser.Parse(strings.NewReader(string(df)))
 	if err != nil {
@@ -161,8 +165,8 @@ func (b *Builder) Build(ctx context.Context, ctxTar io.Reader, opts Options, out
 	return &Result{ID: id, Tags: opts.Tags}, nil
 }
 
-// dfName is the Dockerfile's name in the context.
-func dfName(opts Options) string {
+// dockerfileName is the Dockerfile's name in the context.
+func dockerfileName(opts Options) string {
 	if opts.Dockerfile == "" {
 		return "Dockerfile"
 	}

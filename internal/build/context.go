@@ -37,14 +37,12 @@ func extractContext(ctx context.Context, r io.Reader, dir string) (_ fileSums, e
 			err = errdefs.Invalidf("build context: %v", err)
 		}
 	}()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	root, err := os.OpenRoot(dir)
+	tree, err := openContextTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer tree.close()
+	root := tree.root
 	dr, _, err := layer.Decompress(r)
 	if err != nil {
 		return nil, err
@@ -52,11 +50,6 @@ func extractContext(ctx context.Context, r io.Reader, dir string) (_ fileSums, e
 	defer dr.Close()
 	tr := tar.NewReader(dr)
 	sums := fileSums{}
-	type dirTime struct {
-		name  string
-		mtime time.Time
-	}
-	var dirs []dirTime
 	h := sha256.New()
 	for {
 		if err := ctx.Err(); err != nil {
@@ -84,7 +77,6 @@ func extractContext(ctx context.Context, r io.Reader, dir string) (_ fileSums, e
 			if err := root.MkdirAll(name, 0o755); err != nil {
 				return nil, err
 			}
-			dirs = append(dirs, dirTime{name, hdr.ModTime})
 		case tar.TypeReg, tar.TypeGNUSparse:
 			if err := removeEntry(root, name); err != nil {
 				return nil, err
@@ -127,20 +119,59 @@ func extractContext(ctx context.Context, r io.Reader, dir string) (_ fileSums, e
 		default:
 			continue
 		}
-		if err := root.Chmod(name, toChmod(fi.Mode())); err != nil {
+		if err := tree.setMeta(name, fi.Mode(), hdr.ModTime); err != nil {
 			return nil, err
 		}
-		if hdr.Typeflag != tar.TypeDir {
-			if err := root.Chtimes(name, hdr.ModTime, hdr.ModTime); err != nil {
-				return nil, err
-			}
-		}
 	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = root.Chtimes(dirs[i].name, dirs[i].mtime, dirs[i].mtime)
-	}
+	tree.setDirTimes()
 	return sums, nil
 }
+
+// contextTree is the directory a build context is unpacked or copied
+// into, written through an os.Root on it.
+type contextTree struct {
+	root *os.Root
+	dirs []dirTime // set last: entries written into a directory change its mtime
+}
+
+type dirTime struct {
+	name  string
+	mtime time.Time
+}
+
+func openContextTree(dir string) (*contextTree, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &contextTree{root: root}, nil
+}
+
+// setMeta gives the entry name its mode and mtime; a directory's mtime
+// waits for setDirTimes. Owners are not kept.
+func (t *contextTree) setMeta(name string, mode fs.FileMode, mtime time.Time) error {
+	if err := t.root.Chmod(name, toChmod(mode)); err != nil {
+		return err
+	}
+	if mode.IsDir() {
+		t.dirs = append(t.dirs, dirTime{name, mtime})
+		return nil
+	}
+	return t.root.Chtimes(name, mtime, mtime)
+}
+
+// setDirTimes sets the directories' mtimes, deepest first, once every
+// entry is written.
+func (t *contextTree) setDirTimes() {
+	for i := len(t.dirs) - 1; i >= 0; i-- {
+		_ = t.root.Chtimes(t.dirs[i].name, t.dirs[i].mtime, t.dirs[i].mtime)
+	}
+}
+
+func (t *contextTree) close() { t.root.Close() }
 
 // copyHash copies r to f and into h. Large files are hashed on another
 // core while the next chunk is written (two buffers, alternating), which
@@ -231,7 +262,10 @@ func applyDockerignore(ctxDir, dockerfile string) error {
 		if err != nil || rel == "." {
 			return err
 		}
-		skip, skipDir := ign.skip(rel, d.IsDir())
+		skip, skipDir, err := ign.skip(rel, d.IsDir())
+		if err != nil {
+			return err
+		}
 		if skipDir {
 			remove = append(remove, rel)
 			return fs.SkipDir

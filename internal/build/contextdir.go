@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/moby/patternmatcher"
 
@@ -39,20 +38,13 @@ func copyContext(ctx context.Context, src *os.Root, dir, dockerfile string, know
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	dst, err := os.OpenRoot(dir)
+	tree, err := openContextTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer dst.Close()
+	defer tree.close()
+	dst := tree.root
 	sums := fileSums{}
-	type dirTime struct {
-		name  string
-		mtime time.Time
-	}
-	var dirs []dirTime
 	err = fs.WalkDir(src.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -65,9 +57,14 @@ func copyContext(ctx context.Context, src *os.Root, dir, dockerfile string, know
 		}
 		// An excluded directory that exclusions ("!") may reach into is
 		// kept, as applyDockerignore keeps it.
-		if skip, skipDir := ign.skip(name, d.IsDir()); skipDir {
+		skip, skipDir, err := ign.skip(name, d.IsDir())
+		if err != nil {
+			return fmt.Errorf(".dockerignore: %w", err)
+		}
+		if skipDir {
 			return fs.SkipDir
-		} else if skip && !d.IsDir() {
+		}
+		if skip && !d.IsDir() {
 			return nil
 		}
 		fi, err := d.Info()
@@ -79,7 +76,6 @@ func copyContext(ctx context.Context, src *os.Root, dir, dockerfile string, know
 			if err := dst.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 				return err
 			}
-			dirs = append(dirs, dirTime{name, fi.ModTime()})
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, err := src.Readlink(name)
 			if err != nil {
@@ -95,20 +91,12 @@ func copyContext(ctx context.Context, src *os.Root, dir, dockerfile string, know
 		default:
 			return nil
 		}
-		if err := dst.Chmod(name, toChmod(fi.Mode())); err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			return dst.Chtimes(name, fi.ModTime(), fi.ModTime())
-		}
-		return nil
+		return tree.setMeta(name, fi.Mode(), fi.ModTime())
 	})
 	if err != nil {
 		return nil, err
 	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = dst.Chtimes(dirs[i].name, dirs[i].mtime, dirs[i].mtime)
-	}
+	tree.setDirTimes()
 	return sums, nil
 }
 
@@ -225,16 +213,13 @@ func newIgnorer(fsys fs.FS, dockerfile string) (*ignorer, error) {
 
 // skip tells whether rel (slash-separated, relative to the context) is
 // left out, and for a directory whether nothing under it can come back.
-func (i *ignorer) skip(rel string, isDir bool) (skip, skipDir bool) {
+func (i *ignorer) skip(rel string, isDir bool) (skip, skipDir bool, err error) {
 	if i.pm == nil || i.keep[rel] {
-		return false, false
+		return false, false, nil
 	}
 	ignored, err := i.pm.MatchesOrParentMatches(rel)
 	if err != nil || !ignored {
-		return false, false
+		return false, false, err
 	}
-	if isDir {
-		return true, !i.pm.Exclusions()
-	}
-	return true, false
+	return true, isDir && !i.pm.Exclusions(), nil
 }
