@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/ociruntime/launch"
 )
 
 // ExecOpts are exec's options, as runc's flags.
@@ -161,11 +162,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	// The init binary is exec'd through its number in the child (see Create).
 	exeFD := fdOf(exe)
 	fds += "," + strconv.Itoa(exeFD)
-	path, env := "/proc/self/fd/"+strconv.Itoa(exeFD), initEnv(fds)
+	path, env := "/proc/self/fd/"+strconv.Itoa(exeFD), launch.Env(fds)
 	if userNS != nil {
 		// berth-nsenter joins the user namespace, becomes its root and
 		// execs the init from exeFD.
-		helper, err := openInitBinary(nsenter)
+		helper, err := launch.OpenBinary(nsenter)
 		if err != nil {
 			return nil, fmt.Errorf("berth-nsenter: %w", err)
 		}
@@ -201,11 +202,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, p *specs.Process, o ExecO
 	if err := startJoined(cmd, joins, joinCgroup); err != nil {
 		return nil, fmt.Errorf("start the exec'd process: %w", err)
 	}
-	proc := &Process{cmd: cmd}
+	proc := &Process{proc: cmd.Process}
 	defer func() {
 		if retErr != nil {
 			cmd.Process.Kill()
-			cmd.Wait()
+			cmd.Process.Wait()
 		}
 	}()
 	childSock.Close()

@@ -93,7 +93,7 @@ func TestExec(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer proc.Wait()
-		defer proc.cmd.Process.Kill()
+		defer proc.proc.Kill()
 		pids, err := r.Ps(context.Background(), "e1")
 		if err != nil {
 			t.Fatal(err)

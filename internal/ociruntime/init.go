@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/ociruntime/launch"
 	"github.com/berth/berth/internal/seccomp/bpf"
 )
 
@@ -38,13 +39,13 @@ func parseInitFDs(s string) (initFDs, error) {
 	f := initFDs{exe: -1}
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 && len(parts) != 5 {
-		return f, fmt.Errorf("%s=%q: want 4 or 5 numbers", initFDsEnv, s)
+		return f, fmt.Errorf("%s=%q: want 4 or 5 numbers", launch.FDsEnv, s)
 	}
 	n := []int{-1, -1, -1, -1, -1}
 	for i, p := range parts {
 		v, err := strconv.Atoi(p)
 		if err != nil {
-			return f, fmt.Errorf("%s=%q: %w", initFDsEnv, s, err)
+			return f, fmt.Errorf("%s=%q: %w", launch.FDsEnv, s, err)
 		}
 		n[i] = v
 	}
@@ -57,7 +58,7 @@ func parseInitFDs(s string) (initFDs, error) {
 func InitMain() {
 	runtime.LockOSThread() // setns, creds and caps below are per thread
 	tmark("init: main")
-	fds, err := parseInitFDs(os.Getenv(initFDsEnv))
+	fds, err := parseInitFDs(os.Getenv(launch.FDsEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth init: not started by the runtime:", err)
 		os.Exit(2)
@@ -66,7 +67,7 @@ func InitMain() {
 		unix.Close(fds.exe) // the init binary's mount: nothing to keep of it
 	}
 	conn := newSyncConn(os.NewFile(uintptr(fds.sync), "sync"))
-	if mode := os.Getenv(initSpareEnv); mode != "" {
+	if mode := os.Getenv(launch.SpareEnv); mode != "" {
 		if fds, err = awaitAdoption(fds, mode == "warm"); err != nil {
 			conn.send(errorMsg(err))
 			os.Exit(1)

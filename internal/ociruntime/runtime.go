@@ -23,10 +23,11 @@ import (
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/ociruntime/initbin"
+	"github.com/berth/berth/internal/ociruntime/launch"
 )
 
 // DefaultRoot is where container state lives unless Runtime.Root says.
-const DefaultRoot = "/run/berth/runtime"
+const DefaultRoot = launch.DefaultRoot
 
 // Runtime creates and manages containers whose state lives under Root.
 // The zero value is usable.
@@ -75,16 +76,21 @@ type CreateOpts struct {
 }
 
 // Process is a container init this process created, so it can wait for it.
-type Process struct{ cmd *exec.Cmd }
+// Its stdio are files (CreateOpts), so no goroutine of os/exec copies
+// them, and waiting for the process is all there is to wait for.
+type Process struct{ proc *os.Process }
 
 // Pid of the init.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid }
 
 // Wait waits for the container's init to exit and returns its exit status
 // as a shell reports it (128+signal for a signal).
 func (p *Process) Wait() (int, error) {
-	err := p.cmd.Wait()
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	st, err := p.proc.Wait()
+	if err != nil {
+		return -1, err
+	}
+	ws, ok := st.Sys().(syscall.WaitStatus)
 	if !ok {
 		return -1, err
 	}
@@ -95,7 +101,7 @@ func (p *Process) Wait() (int, error) {
 }
 
 // Release forgets the process without waiting for it.
-func (p *Process) Release() { p.cmd.Process.Release() }
+func (p *Process) Release() { p.proc.Release() }
 
 // LoadSpec reads <bundle>/config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
@@ -205,11 +211,11 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		return nil, err
 	}
 	defer li.close()
-	cmd, cg := li.cmd, li.cg
+	cg := li.cg
 	undo = append(undo, func() { cg.Destroy() })
-	proc := &Process{cmd: cmd}
-	undo = append(undo, func() { cmd.Process.Kill(); cmd.Wait() })
-	pid := cmd.Process.Pid
+	proc := &Process{proc: li.proc}
+	undo = append(undo, func() { li.proc.Kill(); li.proc.Wait() })
+	pid := li.proc.Pid
 	startTime, _, _ := procStartTime(pid)
 	tmark("init started")
 	if !li.inCgroup {
@@ -251,6 +257,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		if m.Type == msgError {
 			return nil, initError(m)
 		}
+		tmark("init message")
 		if err := limit(); err != nil {
 			return nil, err
 		}
@@ -361,7 +368,7 @@ func planNamespaces(s *specs.Spec) (nsPlan, error) {
 
 // launchedInit is a container's init, started and waiting for its config.
 type launchedInit struct {
-	cmd      *exec.Cmd
+	proc     *os.Process
 	sock     *os.File      // this process's end of the sync socketpair
 	console  *os.File      // this process's copy of the console connection
 	cg       cgroupManager // the container's cgroup
@@ -430,7 +437,7 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(exeFD),
 		Args:       l.args,
-		Env:        initEnv(fds),
+		Env:        launch.Env(fds),
 		Dir:        bundle,
 		Stdin:      o.Stdin,
 		Stdout:     o.Stdout,
@@ -465,7 +472,7 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 		return nil, err
 	}
 	tmark("cgroup")
-	li := &launchedInit{cmd: cmd, sock: l.parent, cg: cg, launch: l}
+	li := &launchedInit{sock: l.parent, cg: cg, launch: l}
 	joinCgroup := func() (func() error, error) {
 		leave, err := cg.JoinThread()
 		if errors.Is(err, errdefs.ErrNotImplemented) {
@@ -479,6 +486,7 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 		return nil, fmt.Errorf("start the container init: %w", err)
 	}
 	l.child.Close()
+	li.proc = cmd.Process
 	ok = true
 	return li, nil
 }
@@ -870,7 +878,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 					return
 				case s := <-sigs:
 					if ss, ok := s.(syscall.Signal); ok && ss != unix.SIGCHLD {
-						p.cmd.Process.Signal(ss)
+						p.proc.Signal(ss)
 					}
 				}
 			}
@@ -889,24 +897,10 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 
 var traceStart = time.Now()
 
-// initEnv is the init's environment: its fds, the timing switch, and Go
-// runtime settings. GODEBUG containermaxprocs=0: since Go 1.25 the runtime
-// opens its cgroup's cpu.cfs_quota_us and cpu.cfs_period_us at start and
-// keeps them open to follow the CPU limit; an init started ahead (a
-// spare) would hold the host's until its exec, a host fd in the
-// container's init (TestNoHostFDOrCwdLeak).
-func initEnv(fds string) []string {
-	env := []string{initFDsEnv + "=" + fds, "GODEBUG=containermaxprocs=0"}
-	if v := os.Getenv("BERTH_RUNTIME_TIMING"); v != "" {
-		env = append(env, "BERTH_RUNTIME_TIMING="+v)
-	}
-	return env
-}
-
 // tmark prints the time since process start at a phase when
 // BERTH_RUNTIME_TIMING is set (for benchmarking the runtime).
 func tmark(phase string) {
-	if os.Getenv("BERTH_RUNTIME_TIMING") != "" {
+	if os.Getenv(launch.TimingEnv) != "" {
 		fmt.Fprintf(os.Stderr, "%8.2fms %s\n", float64(time.Since(traceStart).Microseconds())/1000, phase)
 	}
 }
@@ -933,7 +927,7 @@ func specForInit(s *specs.Spec) *specs.Spec {
 type initLaunch struct {
 	parent, child *os.File // the sync socketpair: this process's end, the init's
 	console       *os.File // connection to the console socket; nil without a terminal
-	exe           *os.File // the init binary (openInitBinary)
+	exe           *os.File // the init binary (launch.OpenBinary)
 	args          []string
 }
 
@@ -959,11 +953,11 @@ func (r *Runtime) prepareInit(consoleSocket string, terminal bool) (_ *initLaunc
 	if err != nil {
 		return nil, err
 	}
-	if l.exe, err = openInitBinary(initPath); err != nil {
+	if l.exe, err = launch.OpenBinary(initPath); err != nil {
 		return nil, fmt.Errorf("init binary: %w", err)
 	}
 	if len(l.args) == 0 {
-		l.args = []string{"berth", "init"}
+		l.args = launch.DefaultArgs
 	}
 	return l, nil
 }

@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
+	"github.com/berth/berth/internal/ociruntime/launch"
 )
 
 // A spare is a container init started ahead of need (Runtime.Spare), so
@@ -56,16 +55,13 @@ import (
 // spareFlags are the namespaces a spare is born in. Its mount namespace
 // is made at adoption (below), and a container that joins a network
 // namespace (the daemon's bridge) has the spare setns into it.
-const spareFlags = unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+const spareFlags = launch.SpareFlags
 
 // SpareTTL is how long a spare waits for a create before it is let go.
 var SpareTTL = 10 * time.Second
 
 // spareDelay is how long after a create its replacement spare is started.
 const spareDelay = 15 * time.Millisecond
-
-// initSpareEnv marks an init started as a spare.
-const initSpareEnv = "_BERTH_INIT_SPARE"
 
 // The adoption header: 'A', one '0'/'1' per fd that may follow, in this
 // order, then two digits, the number of cgroup tasks files after them, and
@@ -82,8 +78,7 @@ const (
 )
 
 type spare struct {
-	cmd   *exec.Cmd
-	sock  *os.File // this process's end of the sync socketpair
+	*launch.Spare
 	timer *time.Timer
 }
 
@@ -150,7 +145,7 @@ func (r *Runtime) refillSpare() {
 		}
 		r.spares.mu.Unlock()
 		if err == nil && closed {
-			sp.discard()
+			sp.Discard()
 		}
 	}()
 }
@@ -164,6 +159,13 @@ type eagerInit struct {
 
 func (r *Runtime) startEager() *eagerInit {
 	e := &eagerInit{ch: make(chan *spare, 1)}
+	if r.InitPath == "" && len(r.InitArgs) == 0 {
+		if sp := launch.TakeEarly(r.root()); sp != nil {
+			tmark("early spare taken")
+			e.ch <- &spare{Spare: sp}
+			return e
+		}
+	}
 	go func() {
 		sp, err := r.startSpare(false)
 		if err != nil {
@@ -192,7 +194,7 @@ func (e *eagerInit) drop() {
 	e.taken = true
 	go func() {
 		if sp := <-e.ch; sp != nil {
-			sp.discard()
+			sp.Discard()
 		}
 	}()
 }
@@ -206,7 +208,7 @@ func (r *Runtime) expireSpare(sp *spare) {
 	}
 	r.spares.idle = nil
 	r.spares.mu.Unlock()
-	sp.discard()
+	sp.Discard()
 }
 
 // CloseSpare lets the idle spare go now, and one being started once it
@@ -220,58 +222,31 @@ func (r *Runtime) CloseSpare() {
 	r.spares.spawns.Wait()
 	if sp != nil {
 		sp.timer.Stop()
-		sp.discard()
+		sp.Discard()
 	}
 }
 
-// discard ends a spare that no container took, or one whose adoption
-// failed.
-func (sp *spare) discard() {
-	sp.sock.Close()
-	sp.cmd.Process.Kill()
-	sp.cmd.Wait()
-}
-
-// startSpare starts a spare init. A spare that will wait (warm) decodes a
-// sample config meanwhile; an eager one gets its config at once, and would
-// only add the sample's decode to it.
+// startSpare starts a spare init (launch.StartSpare).
 func (r *Runtime) startSpare(warm bool) (*spare, error) {
-	l, err := r.prepareInit("", false)
+	path, err := r.initPath()
 	if err != nil {
 		return nil, err
 	}
-	defer l.close()
-	mode := "eager"
-	if warm {
-		mode = "warm"
+	sp, err := launch.StartSpare(path, r.InitArgs, warm)
+	if err != nil {
+		return nil, err
 	}
-	// fds: sync 3, exe 4 (see launchInit for why the binary is passed).
-	sp := &spare{cmd: &exec.Cmd{
-		Path:       "/proc/self/fd/4",
-		Args:       l.args,
-		Env:        append(initEnv("3,-1,-1,0,4"), initSpareEnv+"="+mode),
-		Dir:        "/",
-		ExtraFiles: []*os.File{l.child, l.exe},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: spareFlags,
-			Setsid:     true,
-		},
-	}}
-	if err := sp.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start a spare init: %w", err)
-	}
-	sp.sock, l.parent = l.parent, nil
-	return sp, nil
+	return &spare{Spare: sp}, nil
 }
 
 // adoptSpare makes sp the container's init: it is sent its stdio,
 // exec.fifo, console connection, network namespace and cgroup. On an error
 // sp is gone and nothing of it remains.
 func (r *Runtime) adoptSpare(sp *spare, plan nsPlan, o CreateOpts, terminal bool, fifo *os.File, cgPath string) (_ *launchedInit, err error) {
-	li := &launchedInit{cmd: sp.cmd, sock: sp.sock}
+	li := &launchedInit{proc: sp.Process, sock: sp.Sock}
 	defer func() {
 		if err != nil {
-			sp.discard()
+			sp.Discard()
 			if li.console != nil {
 				li.console.Close()
 			}
@@ -325,7 +300,7 @@ func (r *Runtime) adoptSpare(sp *spare, plan nsPlan, o CreateOpts, terminal bool
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
-	if err := unix.Sendmsg(int(sp.sock.Fd()), header, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
+	if err := unix.Sendmsg(int(sp.Sock.Fd()), header, unix.UnixRights(fds...), nil, unix.MSG_NOSIGNAL); err != nil {
 		return nil, fmt.Errorf("hand the container to a spare init: %w", err)
 	}
 	return li, nil

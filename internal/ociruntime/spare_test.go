@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth/berth/internal/ociruntime/launch"
 	"github.com/berth/berth/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func waitSpare(t *testing.T, r *Runtime) int {
 		sp := r.spares.idle
 		r.spares.mu.Unlock()
 		if sp != nil {
-			return sp.cmd.Process.Pid
+			return sp.Process.Pid
 		}
 	}
 	t.Fatal("no spare init was started")
@@ -184,7 +185,7 @@ func TestSpareExpires(t *testing.T) {
 
 // TestSpareFits: what a spare can serve.
 func TestSpareFits(t *testing.T) {
-	base := uintptr(spareFlags | unix.CLONE_NEWNS)
+	base := uintptr(launch.SpareFlags | unix.CLONE_NEWNS)
 	net := []nsJoin{{typ: "network", path: "/x"}}
 	for _, c := range []struct {
 		name string

@@ -83,11 +83,10 @@ type initConfig struct {
 	Exec *execConfig `json:"exec,omitempty"`
 }
 
-// The init's file descriptors are named in this environment variable as
+// The init's file descriptors are named in launch.FDsEnv as
 // "sync,fifo,console,preserved[,exe]" numbers (-1 for none), since preserved
 // fds take 3 and up: exe is the init binary it was exec'd from, which it
 // closes first.
-const initFDsEnv = "_BERTH_INIT_FDS"
 
 type syncConn struct {
 	f   *os.File

@@ -265,3 +265,57 @@ func TestEmbeddedInit(t *testing.T) {
 	}
 	h.must("delete", "--force", c)
 }
+
+// TestEarlySpare: `berth runtime run` and `create` start their container's
+// init as the process starts (internal/ociruntime/launch) and use it; one
+// they cannot use (a user namespace takes a forked init) is not left
+// behind.
+func TestEarlySpare(t *testing.T) {
+	h := newHarness(t)
+	if h.rt.isRunc || os.Getenv("BERTH_TEST_RUNTIME") != "" {
+		t.Skip("berth's own start")
+	}
+	run := func(bundle string) string {
+		c := h.cmd("run", "--bundle", bundle, id(t))
+		c.Env = append(os.Environ(), "BERTH_RUNTIME_TIMING=1")
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(h.bundle(nil, "true")); !strings.Contains(out, "early spare taken") {
+		t.Errorf("the run did not take its early spare:\n%s", out)
+	}
+	before := initProcesses(t)
+	out := run(userNSBundle(h, "true"))
+	if !strings.Contains(out, "early spare taken") {
+		t.Errorf("the run did not take its early spare:\n%s", out)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := 0
+		for p := range initProcesses(t) {
+			if !before[p] {
+				left++
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d init processes left after a run that could not use its early spare", left)
+		}
+	}
+}
+
+// initProcesses are the pids of processes running berth-init.
+func initProcesses(t *testing.T) map[string]bool {
+	ps := map[string]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err == nil && strings.Contains(filepath.Base(exe), "berth-init") {
+			ps[e.Name()] = true
+		}
+	}
+	return ps
+}

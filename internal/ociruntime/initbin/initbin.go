@@ -10,7 +10,7 @@ package initbin
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 )
 
@@ -50,9 +50,9 @@ func (p program) install(dir string) (string, error) {
 	if len(id) < 12 {
 		return "", fmt.Errorf("the embedded %s has no id", p.name)
 	}
-	path := filepath.Join(dir, p.name+"-"+id[:12])
-	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(p.bytes)) {
-		return path, nil
+	file := path.Join(dir, p.name+"-"+id[:12])
+	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(p.bytes)) {
+		return file, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("install %s: %w", p.name, err)
@@ -70,10 +70,10 @@ func (p program) install(dir string) (string, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = os.Rename(tmp.Name(), file)
 	}
 	if err != nil {
 		return "", fmt.Errorf("install %s: %w", p.name, err)
 	}
-	return path, nil
+	return file, nil
 }

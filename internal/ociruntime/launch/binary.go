@@ -1,4 +1,4 @@
-package ociruntime
+package launch
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openInitBinary returns a file to exec as the container init that the
+// OpenBinary returns a file to exec as the container init that the
 // container cannot write through (CVE-2019-5736: a container process that
 // reaches the init's /proc/<pid>/exe must not be able to overwrite the host
 // binary). It is a detached, read-only bind mount of the binary: no copy.
@@ -19,7 +19,7 @@ import (
 // The mount (or copy) is made once per path and process, and each caller
 // gets a duplicate of its fd: one long-lived mount saves two syscalls per
 // container (or a copy of the binary per container, for the fallback).
-func openInitBinary(path string) (*os.File, error) {
+func OpenBinary(path string) (*os.File, error) {
 	initBinaries.mu.Lock()
 	defer initBinaries.mu.Unlock()
 	f, ok := initBinaries.files[path]

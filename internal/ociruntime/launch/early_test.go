@@ -1,0 +1,40 @@
+package launch
+
+import "testing"
+
+func TestEarlyCreate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		root string // "" when it must answer no
+	}{
+		{[]string{"berth", "runtime", "run", "--bundle", "b", "id"}, DefaultRoot},
+		{[]string{"/usr/bin/berth", "runtime", "--root", "/run/x", "create", "id"}, "/run/x"},
+		{[]string{"berth", "runtime", "--root=/run/y", "--debug", "run", "id"}, "/run/y"},
+		{[]string{"berth", "runtime", "--log", "/l", "--log-format", "json", "--root", "r", "create"}, "r"},
+		{[]string{"/opt/berth-runc", "--rootless=auto", "--criu", "criu", "run", "id"}, DefaultRoot},
+		// Not a create or run, or flags it does not know: no.
+		{[]string{"berth", "runtime", "state", "id"}, ""},
+		{[]string{"berth", "runtime", "--root"}, ""},
+		{[]string{"berth", "runtime", "--systemd-cgroup", "run", "id"}, ""},
+		{[]string{"berth", "runtime", "--debug=false", "run", "id"}, ""},
+		{[]string{"berth", "runtime", "-h", "run"}, ""},
+		{[]string{"berth", "run", "bb", "true"}, ""},
+		{[]string{"berth", "runtime"}, ""},
+		{[]string{"berth"}, ""},
+		{nil, ""},
+	} {
+		root, ok := EarlyCreate(tc.args)
+		if ok != (tc.root != "") || root != tc.root && ok {
+			t.Errorf("EarlyCreate(%q) = %q, %v; want %q", tc.args, root, ok, tc.root)
+		}
+	}
+}
+
+// Only the process the arguments name starts an early spare: a test binary
+// never does.
+func TestTakeEarlyWithoutOne(t *testing.T) {
+	if sp := TakeEarly(DefaultRoot); sp != nil {
+		sp.Discard()
+		t.Fatal("a test process started an early spare")
+	}
+}
