@@ -14,7 +14,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/internal/ociruntime/launch"
 	"github.com/berth/berth/internal/testutil"
 )
 
@@ -185,7 +184,7 @@ func TestSpareExpires(t *testing.T) {
 
 // TestSpareFits: what a spare can serve.
 func TestSpareFits(t *testing.T) {
-	base := uintptr(launch.SpareFlags | unix.CLONE_NEWNS)
+	base := uintptr(spareFlags | unix.CLONE_NEWNS)
 	net := []nsJoin{{typ: "network", path: "/x"}}
 	for _, c := range []struct {
 		name string
