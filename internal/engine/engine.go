@@ -79,6 +79,7 @@ type Engine struct {
 	idle       *idle.Release // gives the heap back after bursts of calls
 	events     *events.Bus
 	meta       *metadata.DB
+	state      *metadata.DB // runtime state under the exec root
 	images     *image.Store
 	containers *container.Service
 	networks   *network.Service
@@ -139,7 +140,10 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.images, err = openImages(ctx, cfg.DataRoot, e.meta); err != nil {
 		return nil, err
 	}
-	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
+	if e.state, err = metadata.OpenState(cfg.ExecRoot); err != nil {
+		return nil, err
+	}
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, State: e.state, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
 		if os.Geteuid() == 0 {
 			return nil, fmt.Errorf("networks: %w", err)
 		}
@@ -242,6 +246,10 @@ func (e *Engine) Close() {
 	if e.meta != nil {
 		e.meta.Close()
 		e.meta = nil
+	}
+	if e.state != nil {
+		e.state.Close()
+		e.state = nil
 	}
 	if e.lock != nil {
 		os.Remove(filepath.Join(e.cfg.ExecRoot, "berth.pid"))

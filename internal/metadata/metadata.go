@@ -1,6 +1,8 @@
-// Package metadata is the daemon's one metadata store: typed JSON records in
-// named buckets of a single bbolt file, with transactions for multi-record
-// changes.
+// Package metadata is the daemon's metadata store: typed JSON records in
+// named buckets of a bbolt file, with transactions for multi-record
+// changes. Open is the one durable store (meta.db under the data root);
+// OpenState is the store of runtime state, which a reboot makes void
+// (docs/decisions/0098).
 package metadata
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,7 +43,11 @@ func Open(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
+	return openBolt(path, &bolt.Options{Timeout: openTimeout})
+}
+
+func openBolt(path string, opts *bolt.Options) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, errdefs.Conflictf("metadata file %s is in use by another daemon", path)
@@ -49,6 +56,36 @@ func Open(path string) (*DB, error) {
 	}
 	return &DB{path: path, bolt: b}, nil
 }
+
+// OpenState opens (creating if needed) the runtime-state store in dir:
+// records that describe what lives only until the next boot, such as the
+// network endpoints of running containers. Its commits skip fsync. A
+// process crash (kill -9) loses nothing, since every write is in the page
+// cache before the commit returns, in order. Only a kernel crash or a power
+// loss can lose or tear the file, and then the boot has changed: the file
+// is named by the boot it was written in, and OpenState removes the files
+// of other boots.
+func OpenState(dir string) (*DB, error) {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return nil, fmt.Errorf("state store: the boot id: %w", err)
+	}
+	id := strings.TrimSpace(string(boot))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	path := filepath.Join(dir, stateFile(id))
+	if old, err := filepath.Glob(filepath.Join(dir, stateFile("*"))); err == nil {
+		for _, o := range old {
+			if o != path {
+				os.Remove(o) // another boot's: nothing it says is true any more
+			}
+		}
+	}
+	return openBolt(path, &bolt.Options{Timeout: openTimeout, NoSync: true, NoGrowSync: true, NoFreelistSync: true})
+}
+
+func stateFile(boot string) string { return "state-" + boot + ".db" }
 
 // Path returns the file the DB was opened from.
 func (db *DB) Path() string { return db.path }

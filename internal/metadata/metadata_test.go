@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,4 +183,100 @@ func TestSecondOpenChild(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 	t.Log("CONFLICT OK")
+}
+
+// TestStateStore: the runtime-state store keeps what it was given across a
+// reopen in the same boot, and drops the files of other boots (their
+// records describe namespaces and links that a reboot removed).
+func TestStateStore(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, stateFile("00000000-0000-0000-0000-000000000000"))
+	if err := os.WriteFile(other, []byte("torn by a power loss"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unrelated := filepath.Join(dir, "meta.db")
+	if err := os.WriteFile(unrelated, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Put(db, "b", "k", &rec{Name: "v"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("another boot's state file is still there: %v", err)
+	}
+	if _, err := os.Stat(unrelated); err != nil {
+		t.Fatalf("a file that is not a state store was touched: %v", err)
+	}
+	db, err = OpenState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got, err := Get[rec](db, "b", "k"); err != nil || got.Name != "v" {
+		t.Fatalf("after reopen: %v, %v", got, err)
+	}
+}
+
+// TestStateStoreSurvivesKill: commits without fsync lose nothing when the
+// process dies (kill -9 while it commits): each commit that returned is
+// there afterwards, and the file opens.
+func TestStateStoreSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStateStoreChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "BERTH_STATE_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The child prints each key after its commit returned.
+	buf := make([]byte, 0, 1<<16)
+	for !strings.Contains(string(buf), "k200\n") {
+		b := make([]byte, 4096)
+		n, err := out.Read(b)
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, buf)
+		}
+		buf = append(buf, b[:n]...)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	db, err := OpenState(dir)
+	if err != nil {
+		t.Fatalf("after kill -9: %v", err)
+	}
+	defer db.Close()
+	for _, line := range strings.Split(string(buf), "\n") {
+		if !strings.HasPrefix(line, "k") {
+			continue
+		}
+		if _, err := Get[rec](db, "b", line); err != nil {
+			t.Fatalf("committed %s lost: %v", line, err)
+		}
+	}
+}
+
+func TestStateStoreChild(t *testing.T) {
+	dir := os.Getenv("BERTH_STATE_CHILD")
+	if dir == "" {
+		t.Skip("helper for TestStateStoreSurvivesKill")
+	}
+	db, err := OpenState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if err := Put(db, "b", k, &rec{Name: k, Tags: []string{strings.Repeat("x", 500)}}); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println(k)
+	}
 }

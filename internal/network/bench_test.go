@@ -19,7 +19,7 @@ func benchServiceTB(b testing.TB, pool int) *Service {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	s, err := New(context.Background(), Config{DB: db, ExecRoot: filepath.Join(dir, "exec"), HostNetNS: testutil.TestNetNS(b), PoolSize: pool})
+	s, err := New(context.Background(), Config{DB: db, State: stateStore(b, filepath.Join(dir, "exec")), ExecRoot: filepath.Join(dir, "exec"), HostNetNS: testutil.TestNetNS(b), PoolSize: pool})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -164,7 +164,7 @@ func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest,
 			ep.DNSNames = append(ep.DNSNames, req.Hostname)
 		}
 	}
-	err := s.cfg.DB.Update(func(tx *metadata.Tx) error {
+	err := s.cfg.State.Update(func(tx *metadata.Tx) error {
 		all, err := metadata.AllTx[Endpoint](tx, endpointsBucket)
 		if err != nil {
 			return err
@@ -228,7 +228,7 @@ func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest,
 		plug = func() error { return s.host.plugPooled(*pre, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw) }
 	}
 	if err := plug(); err != nil {
-		metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(ep.ContainerID, n.ID))
+		metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(ep.ContainerID, n.ID))
 		return nil, err
 	}
 	log.From(ctx).Debug("endpoint", "container", req.ContainerID, "network", n.Name, "ip", ep.IP)
@@ -260,7 +260,7 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 	nsPaths := map[string]bool{s.netnsPath(containerID): true}
 	for _, ep := range eps {
 		s.deleteVethLater(ctx, ep.Veth)
-		keep(metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID)))
+		keep(metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID)))
 		nsPaths[ep.NetNS] = true
 		if n, err := s.Get(ep.NetworkID); err == nil {
 			s.publish(n, events.ActionDisconnect, map[string]string{"container": containerID})
@@ -371,7 +371,7 @@ func (s *Service) Disconnect(ctx context.Context, netRef, containerID string) er
 			return err
 		}
 		s.host.deleteLink(ep.Veth)
-		if err := metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(containerID, n.ID)); err != nil {
+		if err := metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(containerID, n.ID)); err != nil {
 			return err
 		}
 		s.publish(n, events.ActionDisconnect, map[string]string{"container": containerID})

@@ -87,7 +87,11 @@ func endpointKey(containerID, networkID string) string { return containerID + "/
 
 // Config is what the service is built from.
 type Config struct {
-	DB       *metadata.DB
+	DB *metadata.DB // networks
+	// State holds the endpoints: which container is on which network with
+	// which address and ports. They live as long as the containers' network
+	// namespaces, so no longer than a boot (metadata.OpenState).
+	State    *metadata.DB
 	ExecRoot string // netns/<container id> are the containers' namespaces
 	// HostNetNS names the namespace that plays the host: where bridges,
 	// veths, rules and DNS servers live. Empty means the daemon's own;
@@ -149,6 +153,9 @@ func New(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	if err := s.ensurePredefined(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.moveEndpoints(); err != nil {
 		return nil, err
 	}
 	if err := s.reconcile(ctx); err != nil {
@@ -256,6 +263,34 @@ func (s *Service) foreignRoutes(nets []*Network) ([]netip.Prefix, error) {
 	}), nil
 }
 
+// moveEndpoints moves endpoint records that an older daemon kept in the
+// durable store into the state store, so that an upgrade keeps the
+// running containers' networks.
+func (s *Service) moveEndpoints() error {
+	old, err := metadata.All[Endpoint](s.cfg.DB, endpointsBucket)
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	if err := s.cfg.State.Update(func(tx *metadata.Tx) error {
+		for _, ep := range old {
+			if err := metadata.PutTx(tx, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID), ep); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.cfg.DB.Update(func(tx *metadata.Tx) error {
+		for _, ep := range old {
+			if err := metadata.DeleteTx(tx, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // reconcile makes the kernel match the store. Preconditions: none of the
 // service's methods run yet (New), or s.mu is held.
 func (s *Service) reconcile(ctx context.Context) error {
@@ -263,7 +298,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	eps, err := metadata.All[Endpoint](s.cfg.DB, endpointsBucket)
+	eps, err := metadata.All[Endpoint](s.cfg.State, endpointsBucket)
 	if err != nil {
 		return err
 	}
@@ -284,7 +319,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 			log.From(ctx).Info("removing an endpoint whose namespace is gone", "container", ep.ContainerID, "network", ep.NetworkID)
 			s.host.deleteLink(ep.Veth)
 			removeNetNS(ep.NetNS)
-			metadata.Delete(s.cfg.DB, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID))
+			metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID))
 			continue
 		}
 		veths[ep.Veth] = true
@@ -341,7 +376,7 @@ func (s *Service) applyLocked() error {
 	if err != nil {
 		return err
 	}
-	eps, err := metadata.All[Endpoint](s.cfg.DB, endpointsBucket)
+	eps, err := metadata.All[Endpoint](s.cfg.State, endpointsBucket)
 	if err != nil {
 		return err
 	}
@@ -550,7 +585,7 @@ func findNetwork(nets []*Network, ref string) (*Network, error) {
 // Endpoints returns the endpoints on network id, or every endpoint when
 // id is empty.
 func (s *Service) Endpoints(networkID string) ([]*Endpoint, error) {
-	eps, err := metadata.All[Endpoint](s.cfg.DB, endpointsBucket)
+	eps, err := metadata.All[Endpoint](s.cfg.State, endpointsBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +597,7 @@ func (s *Service) Endpoints(networkID string) ([]*Endpoint, error) {
 
 // ContainerEndpoints returns the endpoints of a container.
 func (s *Service) ContainerEndpoints(containerID string) ([]*Endpoint, error) {
-	eps, err := metadata.All[Endpoint](s.cfg.DB, endpointsBucket)
+	eps, err := metadata.All[Endpoint](s.cfg.State, endpointsBucket)
 	if err != nil {
 		return nil, err
 	}

@@ -16,14 +16,25 @@ import (
 	"github.com/berth/berth/internal/testutil"
 )
 
-// openService opens a service on db and exec in the host namespace ns.
-func openService(t *testing.T, db *metadata.DB, exec, ns string, pool int) *Service {
+// openService opens a service on db, state and exec in the host namespace ns.
+func openService(t *testing.T, db, state *metadata.DB, exec, ns string, pool int) *Service {
 	t.Helper()
-	s, err := New(context.Background(), Config{DB: db, ExecRoot: exec, HostNetNS: ns, PoolSize: pool})
+	s, err := New(context.Background(), Config{DB: db, State: state, ExecRoot: exec, HostNetNS: ns, PoolSize: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// stateStore opens the state store under exec until the test ends.
+func stateStore(t testing.TB, exec string) *metadata.DB {
+	t.Helper()
+	db, err := metadata.OpenState(exec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func links(t *testing.T, s *Service) []string {
@@ -51,7 +62,8 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 	ns := testutil.TestNetNS(t)
 	t.Cleanup(func() { testutil.UnmountAll(exec) })
 	ctx := context.Background()
-	s := openService(t, db, exec, ns, 0)
+	state := stateStore(t, exec)
+	s := openService(t, db, state, exec, ns, 0)
 
 	n, err := s.Create(ctx, CreateOptions{Name: "app", Subnet: "10.9.0.0/24", Labels: map[string]string{"a": "b"}})
 	if err != nil {
@@ -109,8 +121,24 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 	if err := createNetNS(stale); err != nil {
 		t.Fatal(err)
 	}
-	s = openService(t, db, exec, ns, 1)
+	// A daemon before 0098 kept a's endpoint in the durable store: the
+	// reopen moves it into the state store, and keeps a's veth.
+	aKey := endpointKey(strings.Repeat("a", 64), n.ID)
+	aEp, err := metadata.Get[Endpoint](state, endpointsBucket, aKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := metadata.Put(db, endpointsBucket, aKey, aEp); err != nil {
+		t.Fatal(err)
+	}
+	if err := metadata.Delete(state, endpointsBucket, aKey); err != nil {
+		t.Fatal(err)
+	}
+	s = openService(t, db, state, exec, ns, 1)
 	defer s.Close()
+	if old, err := metadata.Keys(db, endpointsBucket); err != nil || len(old) > 0 {
+		t.Fatalf("endpoints left in the durable store: %v %v", old, err)
+	}
 	ls := links(t, s)
 	if slices.Contains(ls, "berth-stale") || !slices.Contains(ls, n.Bridge) || !slices.Contains(ls, vethName(strings.Repeat("a", 64), n.ID)) {
 		t.Fatalf("links after reconcile: %v", ls)
