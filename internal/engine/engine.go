@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Engine, err error) {
 	if e.state, err = metadata.OpenState(cfg.ExecRoot); err != nil {
 		return nil, err
 	}
-	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, State: e.state, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events}); err != nil {
+	if e.networks, err = network.New(ctx, network.Config{DB: e.meta, State: e.state, ExecRoot: cfg.ExecRoot, HostNetNS: cfg.HostNetNS, Events: e.events, PoolSize: 2}); err != nil {
 		if os.Geteuid() == 0 {
 			return nil, fmt.Errorf("networks: %w", err)
 		}

@@ -92,6 +92,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 	pooled, havePool := s.takePooled()
 	if havePool {
 		nsPath = pooled.path
+		defer pooled.close() // its socket would keep the namespace alive
 	} else if err := createNetNS(nsPath); err != nil {
 		return nil, err
 	}
@@ -148,6 +149,9 @@ func settingsFor(m map[string]*network.EndpointSettings, n *Network) *network.En
 func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest, es *network.EndpointSettings, nsPath string, pre *pooledNS, ifname string, primary bool) (*Endpoint, error) {
 	ep := &Endpoint{ID: newID(), ContainerID: req.ContainerID, ContainerName: req.Name, NetworkID: n.ID, IfName: ifname,
 		Veth: vethName(req.ContainerID, n.ID), NetNS: nsPath, Upstream: req.DNS}
+	if pre != nil {
+		ep.Veth = pre.veth
+	}
 	if es != nil {
 		for _, a := range es.Aliases {
 			if a != "" && !slices.Contains(ep.Aliases, a) {
@@ -225,7 +229,7 @@ func (s *Service) plugLocked(ctx context.Context, n *Network, req AttachRequest,
 	}
 	plug := func() error { return s.host.plug(ep.NetNS, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw) }
 	if pre != nil {
-		plug = func() error { return s.host.plugPooled(*pre, n.Bridge, ep.Veth, ifname, ep.IP, n.Subnet, gw) }
+		plug = func() error { return s.host.plugPooled(*pre, n.Bridge, ifname, ep.IP, n.Subnet, gw) }
 	}
 	if err := plug(); err != nil {
 		metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(ep.ContainerID, n.ID))
@@ -257,18 +261,22 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 			firstErr = err
 		}
 	}
-	nsPaths := map[string]bool{s.netnsPath(containerID): true}
+	// The path of a namespace made for this container goes at once: its
+	// next start may make it again. A pool entry's path is unique.
+	own := s.netnsPath(containerID)
+	var veths, pooled []string
 	for _, ep := range eps {
-		s.deleteVethLater(ctx, ep.Veth)
+		veths = append(veths, ep.Veth)
 		keep(metadata.Delete(s.cfg.State, endpointsBucket, endpointKey(ep.ContainerID, ep.NetworkID)))
-		nsPaths[ep.NetNS] = true
+		if ep.NetNS != own && !slices.Contains(pooled, ep.NetNS) {
+			pooled = append(pooled, ep.NetNS)
+		}
 		if n, err := s.Get(ep.NetworkID); err == nil {
 			s.publish(n, events.ActionDisconnect, map[string]string{"container": containerID})
 		}
 	}
-	for p := range nsPaths {
-		keep(removeNetNS(p))
-	}
+	keep(removeNetNS(own))
+	s.removeLater(ctx, veths, pooled)
 	if len(eps) > 0 {
 		keep(s.applyLocked())
 	}
@@ -278,22 +286,38 @@ func (s *Service) detachLocked(ctx context.Context, containerID string) error {
 	return firstErr
 }
 
-// deleteVethLater deletes a veth in the background: its address is free
-// at once (the record is gone), and a veth never gets a name twice (the
-// name hashes container and network IDs). A deletion that fails leaves a
-// stale veth that the next daemon start removes.
-func (s *Service) deleteVethLater(ctx context.Context, name string) {
-	nl, err := s.host.handle()
-	if err != nil {
-		log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
+// removeLater deletes veths and unmounts pool entries' namespaces in the
+// background. The addresses and ports are free at once (the records are
+// gone), and neither name comes back: a veth's name hashes container and
+// network IDs or is a pool entry's random one, and so is a pool entry's
+// path. The kernel takes an RCU grace period (about 20 ms) to delete a
+// veth. What a crash leaves undone, the next daemon start removes: neither
+// is in the store any more.
+func (s *Service) removeLater(ctx context.Context, veths, namespaces []string) {
+	if len(veths) == 0 && len(namespaces) == 0 {
 		return
 	}
 	s.cleanup.Add(1)
 	go func() {
 		defer s.cleanup.Done()
+		for _, p := range namespaces {
+			if err := removeNetNS(p); err != nil {
+				log.From(ctx).Warn("removing a network namespace", "path", p, "err", err)
+			}
+		}
+		if len(veths) == 0 {
+			return
+		}
+		nl, err := s.host.handle()
+		if err != nil {
+			log.From(ctx).Warn("deleting veths", "links", veths, "err", err)
+			return
+		}
 		defer nl.Close()
-		if err := deleteLinkWith(nl, name); err != nil {
-			log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
+		for _, name := range veths {
+			if err := deleteLinkWith(nl, name); err != nil {
+				log.From(ctx).Warn("deleting a veth", "link", name, "err", err)
+			}
 		}
 	}()
 }

@@ -3,13 +3,17 @@ package network
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/metadata"
@@ -177,4 +181,115 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 			t.Errorf("left behind: %s", l)
 		}
 	}
+}
+
+// TestPooledAttach: a pool entry waits on the default bridge. A container
+// that takes it gets its address, MAC, default route and a port that is up,
+// with hairpin, on the bridge; a container on another network gets its
+// entry moved to that bridge. A detach leaves no veth and no open file
+// (an entry's netlink socket would keep its namespace alive).
+func TestPooledAttach(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := filepath.Join(dir, "exec")
+	ns := testutil.TestNetNS(t)
+	t.Cleanup(func() { testutil.UnmountAll(exec) })
+	ctx := context.Background()
+	s := openService(t, db, stateStore(t, exec), exec, ns, 1)
+	defer s.Close()
+	app, err := s.Create(ctx, CreateOptions{Name: "app", Subnet: "10.9.1.0/24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := func() {
+		t.Helper()
+		for i := 0; len(s.pool) < cap(s.pool); i++ {
+			if i > 500 {
+				t.Fatal("the pool does not refill")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	full()
+	fds := openFDs(t)
+	for _, c := range []struct{ id, mode string }{{strings.Repeat("d", 64), "bridge"}, {strings.Repeat("e", 64), "app"}} {
+		n, err := s.Get(c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		att, err := s.Attach(ctx, AttachRequest{ContainerID: c.id, Name: "c", Mode: container.NetworkMode(c.mode)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(att.NetNSPath, "pool-") {
+			t.Fatalf("%s: not from the pool: %s", c.mode, att.NetNSPath)
+		}
+		bridge, err := s.host.nl.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps, err := s.ContainerEndpoints(c.id)
+		if err != nil || len(eps) != 1 {
+			t.Fatalf("%s: endpoints %v %v", c.mode, eps, err)
+		}
+		veth := eps[0].Veth
+		if !strings.HasPrefix(veth, poolVethPrefix) {
+			t.Fatalf("%s: the endpoint's veth %s is not the pool entry's", c.mode, veth)
+		}
+		hostEnd, err := s.host.nl.LinkByName(veth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pi, err := s.host.nl.LinkGetProtinfo(hostEnd)
+		if a := hostEnd.Attrs(); err != nil || a.MasterIndex != bridge.Attrs().Index || a.Flags&net.FlagUp == 0 || !pi.Hairpin {
+			t.Fatalf("%s: host end master %d (bridge %d), flags %v, protinfo %+v %v", c.mode, a.MasterIndex, bridge.Attrs().Index, a.Flags, pi, err)
+		}
+		in, err := testutil.NetlinkAt(att.NetNSPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eth0, err := in.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, _ := in.AddrList(eth0, netlink.FAMILY_V4)
+		routes, _ := in.RouteList(eth0, netlink.FAMILY_V4)
+		in.Close()
+		if len(addrs) != 1 || addrs[0].IP.String() != att.IP.String() || eth0.Attrs().HardwareAddr.String() != macFor(att.IP).String() || eth0.Attrs().Flags&net.FlagUp == 0 {
+			t.Fatalf("%s: eth0 %+v with %v", c.mode, eth0.Attrs(), addrs)
+		}
+		if !slices.ContainsFunc(routes, func(r netlink.Route) bool {
+			return (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == n.Gateway.String()
+		}) {
+			t.Fatalf("%s: no default route via %s: %v", c.mode, n.Gateway, routes)
+		}
+		if err := s.Detach(ctx, c.id); err != nil {
+			t.Fatal(err)
+		}
+		s.cleanup.Wait()
+		if _, err := s.host.nl.LinkByName(veth); err == nil {
+			t.Fatalf("%s: the veth is left", c.mode)
+		}
+		full()
+		if now := openFDs(t); now != fds {
+			t.Fatalf("%s: %d open files before the attach, %d after the detach", c.mode, fds, now)
+		}
+	}
+	if err := s.Remove(ctx, app.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

@@ -182,8 +182,8 @@ func hostLinks(t *testing.T, d *testutil.Daemon) []string {
 // assertNetworkClean checks that nothing of containers is left: no veth,
 // no namespace, no endpoint (IPAM allocation), no DNAT rule; and that
 // the bridges are exactly those of the networks that exist. The daemon's
-// warm pool (at most 2 namespaces with a veth, on no bridge) may be
-// there; veths are deleted in the background, so it polls a while.
+// warm pool (at most 2 namespaces with a veth) may be there; veths and
+// used pool namespaces are removed in the background, so it polls a while.
 func assertNetworkClean(t *testing.T, d *testutil.Daemon, bridges ...string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -226,10 +226,16 @@ func networkLeftovers(t *testing.T, d *testutil.Daemon, bridges ...string) []str
 		bad = append(bad, fmt.Sprintf("%d pool veths", pooled))
 	}
 	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
+	poolNS := 0
 	for _, e := range ents {
 		if !strings.HasPrefix(e.Name(), "pool-") {
 			bad = append(bad, "network namespace "+e.Name())
+		} else {
+			poolNS++
 		}
+	}
+	if poolNS > 2 {
+		bad = append(bad, fmt.Sprintf("%d pool namespaces", poolNS))
 	}
 	nets, err := d.Client.NetworkList(ctx, nil)
 	if err != nil {
