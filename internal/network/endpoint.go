@@ -92,6 +92,7 @@ func (s *Service) Attach(ctx context.Context, req AttachRequest) (_ *Attachment,
 	pooled, havePool := s.takePooled()
 	if havePool {
 		nsPath = pooled.path
+		defer s.refillPool()
 		defer pooled.close() // its socket would keep the namespace alive
 	} else if err := createNetNS(nsPath); err != nil {
 		return nil, err

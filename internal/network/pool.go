@@ -119,17 +119,23 @@ func (s *Service) dropPooled(p pooledNS) {
 	removeNetNS(p.path)
 }
 
-// takePooled returns a pool entry, if one is ready, and asks for another.
+// takePooled returns a pool entry, if one is ready. The caller asks for
+// another with refillPool once its attach is done: the filler's namespace
+// and veth take the rtnl lock that the attach's requests wait for.
 func (s *Service) takePooled() (pooledNS, bool) {
 	select {
 	case p := <-s.pool:
-		select {
-		case s.poolWake <- struct{}{}:
-		default:
-		}
 		return p, true
 	default:
 		return pooledNS{}, false
+	}
+}
+
+// refillPool wakes the filler.
+func (s *Service) refillPool() {
+	select {
+	case s.poolWake <- struct{}{}:
+	default:
 	}
 }
 
