@@ -5,12 +5,20 @@
 #   bash bench/compare.sh            # N=20 runs per metric
 #   N=50 SECTIONS=api,memory bash bench/compare.sh
 #   SECTIONS=many MANY=1000 bash bench/compare.sh   # berth with 1000 running
+#   SETTLE=0.3 SECTIONS=run bash bench/compare.sh     # quiet before each run
 #
 # Both engines are driven by the SAME client, the docker CLI, so the figures
 # compare the daemons; `berth` rows driven by berth's own CLI are listed too.
 # Cheap metrics alternate engine by engine within each iteration (A B A B),
 # so a drifting machine favours neither. A metric berth cannot do yet is
 # reported as "n/a" rather than left out.
+#
+# An engine's work does not end when its CLI returns: Docker tears a
+# container's network namespace and veth down after `run --rm` has returned,
+# and the kernel finishes such teardowns in its own workers. The next
+# engine's run pays for that. SETTLE (seconds, default 0) sleeps before each
+# timed run so that every run starts on a quiet machine; the table's header
+# says which was used.
 #
 # Docker comes from Debian's docker.io, installed here when missing (never in
 # CI). berth runs on its own temporary data and exec roots, so a berth daemon
@@ -21,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-20}
 WARMUP=${WARMUP:-2}
+SETTLE=${SETTLE:-0}
 SECTIONS=${SECTIONS:-api,run,detach,net,memory}
 OUT=${OUT:-BENCHMARKS.md}
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
@@ -88,6 +97,7 @@ measure() {
   for ((i = 0; i < WARMUP + N; i++)); do
     for ((e = 0; e < n; e++)); do
       local us
+      if [ "$SETTLE" != 0 ]; then sleep "$SETTLE"; fi
       # shellcheck disable=SC2086
       if us=$(time_us ${prefixes[$e]} "$@"); then
         ((i >= WARMUP)) && echo "$us" >>"$work/s.$e"
@@ -308,6 +318,7 @@ done
   echo
   echo "docker $docker_version (Debian docker.io) vs berth $berth_version; $(nproc) cores, kernel $(uname -r)."
   echo "Median (min–max) over N runs after $WARMUP warm-up runs, engines interleaved in each iteration."
+  if [ "$SETTLE" != 0 ]; then echo "SETTLE=$SETTLE: $SETTLE s of quiet before each timed run."; fi
   echo
   echo "| metric | ${labels[0]} | ${labels[1]} | ${labels[2]} |"
   echo "|---|---|---|---|"
