@@ -108,6 +108,37 @@ measure() {
   for ((e = 0; e < n; e++)); do row+=" $(stats "$work/s.$e") |"; done
   rows+=("$row")
 }
+# run_pair: `run --rm --network none bb true` and `run --rm bb true`, both in
+# each iteration for every engine, so the bridge's added cost is a median of
+# paired differences (a drift between two separately measured rows would
+# show up as a cost).
+run_pair() {
+  local i e n=${#prefixes[@]} a b
+  for ((e = 0; e < n; e++)); do : >"$work/none.$e"; : >"$work/bridge.$e"; : >"$work/diff.$e"; done
+  for ((i = 0; i < WARMUP + N; i++)); do
+    for ((e = 0; e < n; e++)); do
+      if [ "$SETTLE" != 0 ]; then sleep "$SETTLE"; fi
+      # shellcheck disable=SC2086
+      a=$(time_us ${prefixes[$e]} run --rm --network none bb true) || continue
+      if [ "$SETTLE" != 0 ]; then sleep "$SETTLE"; fi
+      # shellcheck disable=SC2086
+      b=$(time_us ${prefixes[$e]} run --rm bb true) || continue
+      if ((i >= WARMUP)); then
+        echo "$a" >>"$work/none.$e"
+        echo "$b" >>"$work/bridge.$e"
+        echo $((b - a)) >>"$work/diff.$e"
+      fi
+    done
+  done
+  local r1='| `run --rm --network none bb true` (ms) |' r2='| `run --rm bb true` (default bridge) (ms) |'
+  local r3='| the default bridge'"'"'s added cost: median (min–max) of the paired differences (ms) |'
+  for ((e = 0; e < n; e++)); do
+    r1+=" $(stats "$work/none.$e") |"
+    r2+=" $(stats "$work/bridge.$e") |"
+    r3+=" $(stats "$work/diff.$e") |"
+  done
+  rows+=("$r1" "$r2" "$r3")
+}
 # rss_kib PID...: summed VmRSS of the processes.
 rss_kib() {
   local total=0 p
@@ -276,8 +307,7 @@ for s in "${sections[@]}"; do
       rows+=("| \`run --rm bb true\` (ms) | n/a | n/a: berth could not load the image | n/a |")
     else
       say "run --rm"
-      measure '`run --rm --network none bb true`' run --rm --network none bb true
-      measure '`run --rm bb true` (default bridge)' run --rm bb true
+      run_pair
     fi
     ;;
   detach)
