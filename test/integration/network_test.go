@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -391,6 +393,77 @@ func TestNetworks(t *testing.T) {
 			t.Fatalf("the second host reached the container's own address, unpublished: %v %q", err, got)
 		}
 	})
+	t.Run("udp, -P, a host port range, --dns and --dns-search", func(t *testing.T) {
+		// busybox has no UDP server: a static Go echo, bind-mounted in.
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "udpecho.go"), []byte(udpEcho), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "udpecho"), testutil.BuildStatic(t, filepath.Join(dir, "udpecho.go"), runtime.GOARCH), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		udp := network.MustParsePort("53/udp")
+		id := startNamed(t, c, "echo", &container.Config{Cmd: []string{"/udpecho", ":53"}, ExposedPorts: network.PortSet{udp: {}}},
+			&container.HostConfig{Binds: []string{filepath.Join(dir, "udpecho") + ":/udpecho:ro"}, PortBindings: network.PortMap{udp: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "5353"}}}}, nil)
+		var reply string
+		for i := 0; i < 50 && reply == ""; i++ {
+			testutil.InNetNS(d.HostNetNS, func() error {
+				conn, err := net.Dial("udp", "127.0.0.1:5353")
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+				conn.Write([]byte("ping-udp"))
+				b := make([]byte, 64)
+				if n, err := conn.Read(b); err == nil {
+					reply = string(b[:n])
+				}
+				return nil
+			})
+		}
+		if reply != "echo: ping-udp" {
+			t.Fatalf("udp through 127.0.0.1:5353: %q\n%s", reply, nftRules(t, d.HostNetNS))
+		}
+		c.ContainerRemove(ctx, id, true, false)
+
+		// -P: every exposed port on a random host port; a range: one of it.
+		tcp := network.MustParsePort("80/tcp")
+		serve := []string{"sh", "-c", "echo hello-from-p > /tmp/index.html; httpd -f -p 80 -h /tmp"}
+		all := startNamed(t, c, "all", &container.Config{Cmd: serve, ExposedPorts: network.PortSet{tcp: {}}}, &container.HostConfig{PublishAllPorts: true}, nil)
+		ranged := startNamed(t, c, "ranged", &container.Config{Cmd: serve}, &container.HostConfig{PortBindings: network.PortMap{tcp: {{HostPort: "18100-18110"}}}}, nil)
+		for _, try := range []struct {
+			id       string
+			min, max int
+		}{{all, 49153, 60999}, {ranged, 18100, 18110}} {
+			info, err := c.ContainerInspect(ctx, try.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := info.NetworkSettings.Ports[tcp]
+			if len(b) != 1 {
+				t.Fatalf("%s: ports %+v", info.Name, info.NetworkSettings.Ports)
+			}
+			port, _ := strconv.Atoi(b[0].HostPort)
+			if port < try.min || port > try.max {
+				t.Fatalf("%s: host port %d not in %d-%d", info.Name, port, try.min, try.max)
+			}
+			var got string
+			for i := 0; i < 50 && !strings.Contains(got, "hello-from-p"); i++ {
+				got, _ = dialIn(t, d.HostNetNS, fmt.Sprintf("127.0.0.1:%d", port))
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !strings.Contains(got, "hello-from-p") {
+				t.Fatalf("%s on 127.0.0.1:%d: %q", info.Name, port, got)
+			}
+			c.ContainerRemove(ctx, try.id, true, false)
+		}
+
+		out, code := runIn(t, c, &container.HostConfig{DNS: []netip.Addr{netip.MustParseAddr("10.0.0.53")}, DNSSearch: []string{"example.org"}, DNSOptions: []string{"ndots:2"}}, nil, "cat", "/etc/resolv.conf")
+		if code != 0 || !strings.Contains(out, "nameserver 10.0.0.53") || !strings.Contains(out, "search example.org") || !strings.Contains(out, "options ndots:2") {
+			t.Fatalf("--dns, --dns-search, --dns-option: exit %d\n%s", code, out)
+		}
+	})
 	t.Run("outbound goes out, internal does not", func(t *testing.T) {
 		// The second host listens; containers try to reach it.
 		ln := listenIn(t, peer, "10.199.0.2:9000")
@@ -609,3 +682,27 @@ func gatewayOf(t *testing.T, c *client.Client, id string) string {
 	}
 	return n.IPAM.Config[0].Gateway.String()
 }
+
+// udpEcho answers each datagram with "echo: " and the datagram.
+const udpEcho = `package main
+
+import (
+	"net"
+	"os"
+)
+
+func main() {
+	c, err := net.ListenPacket("udp", os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	b := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(b)
+		if err != nil {
+			panic(err)
+		}
+		c.WriteTo(append([]byte("echo: "), b[:n]...), from)
+	}
+}
+`
