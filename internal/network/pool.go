@@ -32,7 +32,7 @@ import (
 //
 // A link must be down to be renamed, and a port that is down carries no
 // traffic, so an entry can wait on the default bridge, where most
-// containers go: their attach is six netlink requests.
+// containers go: their attach is seven netlink requests.
 //
 // A pool entry belongs to nobody: the next daemon start deletes any that a
 // crash left (they are neither in the store nor named like an endpoint).
@@ -44,6 +44,7 @@ type pooledNS struct {
 	index  int    // the host end's link index
 	peer   int    // eth0's link index in the namespace
 	bridge string // the bridge the host end is on ("" for none)
+	brIdx  int    // and that bridge's index then
 	in     *netlink.Handle
 }
 
@@ -82,7 +83,7 @@ func (s *Service) makePooled(nl *netlink.Handle, br string) (_ pooledNS, err err
 	attrs := netlink.LinkAttrs{Name: p.veth, MTU: 1500}
 	if br != "" {
 		if bridge, err := nl.LinkByName(br); err == nil {
-			attrs.MasterIndex, p.bridge = bridge.Attrs().Index, br
+			attrs.MasterIndex, p.bridge, p.brIdx = bridge.Attrs().Index, br, bridge.Attrs().Index
 		}
 	}
 	v := &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerNamespace: netlink.NsFd(ns), PeerMTU: 1500}
@@ -194,11 +195,13 @@ func (s *Service) fillPool(ctx context.Context, stop <-chan struct{}) {
 func (h *host) plugPooled(p pooledNS, br, ifname string, ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
 	hostEnd := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: p.index, Name: p.veth}}
 	veth := p.veth
-	if p.bridge != br {
-		bridge, err := h.nl.LinkByName(br)
-		if err != nil {
-			return fmt.Errorf("bridge %s: %w", br, err)
-		}
+	// The bridge may have been deleted (its ports go with it) or made
+	// anew since the entry was put on it: one lookup tells.
+	bridge, err := h.nl.LinkByName(br)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", br, err)
+	}
+	if p.bridge != br || p.brIdx != bridge.Attrs().Index {
 		if err := h.nl.LinkSetMasterByIndex(hostEnd, bridge.Attrs().Index); err != nil {
 			return fmt.Errorf("veth %s on bridge %s: %w", veth, br, err)
 		}

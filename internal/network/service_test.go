@@ -185,8 +185,8 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 
 // TestPooledAttach: a pool entry waits on the default bridge. A container
 // that takes it gets its address, MAC, default route and a port that is up,
-// with hairpin, on the bridge; a container on another network gets its
-// entry moved to that bridge. A detach leaves no veth and no open file
+// with hairpin, on the bridge; a container on another network, or on a
+// bridge made anew since, gets its entry moved to that bridge. A detach leaves no veth and no open file
 // (an entry's netlink socket would keep its namespace alive).
 func TestPooledAttach(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -217,10 +217,21 @@ func TestPooledAttach(t *testing.T) {
 	}
 	full()
 	fds := openFDs(t)
-	for _, c := range []struct{ id, mode string }{{strings.Repeat("d", 64), "bridge"}, {strings.Repeat("e", 64), "app"}} {
+	for _, c := range []struct {
+		id, mode string
+		remake   bool // the bridge deleted and made again while the entry waits
+	}{{strings.Repeat("d", 64), "bridge", false}, {strings.Repeat("e", 64), "app", false}, {strings.Repeat("f", 64), "bridge", true}} {
 		n, err := s.Get(c.mode)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c.remake {
+			if err := s.host.deleteBridge(n.Bridge); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.host.ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+				t.Fatal(err)
+			}
 		}
 		att, err := s.Attach(ctx, AttachRequest{ContainerID: c.id, Name: "c", Mode: container.NetworkMode(c.mode)})
 		if err != nil {
