@@ -35,7 +35,7 @@ import (
 // containers go: their attach is seven netlink requests.
 //
 // A pool entry belongs to nobody: the next daemon start deletes any that a
-// crash left (they are neither in the store nor named like an endpoint).
+// crash left (an entry not taken has no endpoint record).
 const poolVethPrefix = vethPrefix + "p"
 
 type pooledNS struct {
