@@ -194,7 +194,6 @@ func (s *Service) fillPool(ctx context.Context, stop <-chan struct{}) {
 // stays open: its owner closes it.
 func (h *host) plugPooled(p pooledNS, br, ifname string, ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
 	hostEnd := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: p.index, Name: p.veth}}
-	veth := p.veth
 	// The bridge may have been deleted (its ports go with it) or made
 	// anew since the entry was put on it: one lookup tells.
 	bridge, err := h.nl.LinkByName(br)
@@ -203,14 +202,14 @@ func (h *host) plugPooled(p pooledNS, br, ifname string, ip netip.Addr, subnet n
 	}
 	if p.bridge != br || p.brIdx != bridge.Attrs().Index {
 		if err := h.nl.LinkSetMasterByIndex(hostEnd, bridge.Attrs().Index); err != nil {
-			return fmt.Errorf("veth %s on bridge %s: %w", veth, br, err)
+			return fmt.Errorf("veth %s on bridge %s: %w", p.veth, br, err)
 		}
 		if err := h.nl.LinkSetHairpin(hostEnd, true); err != nil {
-			return fmt.Errorf("hairpin on %s: %w", veth, err)
+			return fmt.Errorf("hairpin on %s: %w", p.veth, err)
 		}
 	}
 	if err := h.nl.LinkSetUp(hostEnd); err != nil {
-		return fmt.Errorf("veth %s up: %w", veth, err)
+		return fmt.Errorf("veth %s up: %w", p.veth, err)
 	}
 	peer := &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: p.peer, Name: "eth0"}}
 	if ifname != "eth0" {

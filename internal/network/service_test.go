@@ -20,25 +20,42 @@ import (
 	"github.com/berth/berth/internal/testutil"
 )
 
-// openService opens a service on db, state and exec in the host namespace ns.
-func openService(t *testing.T, db, state *metadata.DB, exec, ns string, pool int) *Service {
-	t.Helper()
-	s, err := New(context.Background(), Config{DB: db, State: state, ExecRoot: exec, HostNetNS: ns, PoolSize: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+// serviceEnv is what a test opens services on: the metadata and state
+// stores, an exec root and a fresh namespace playing the host, all gone
+// when the test ends. A second service opened on it is the daemon after a
+// restart.
+type serviceEnv struct {
+	db, state *metadata.DB
+	exec, ns  string
 }
 
-// stateStore opens the state store under exec until the test ends.
-func stateStore(t testing.TB, exec string) *metadata.DB {
+func newServiceEnv(t testing.TB) serviceEnv {
 	t.Helper()
-	db, err := metadata.OpenState(exec)
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	e := serviceEnv{db: db, exec: filepath.Join(dir, "exec"), ns: testutil.TestNetNS(t)}
+	t.Cleanup(func() { testutil.UnmountAll(e.exec) })
+	if e.state, err = metadata.OpenState(e.exec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.state.Close() })
+	return e
+}
+
+// open opens a service with a pool of that size; it closes when the test ends.
+func (e serviceEnv) open(t testing.TB, pool int) *Service {
+	t.Helper()
+	s, err := New(context.Background(), Config{DB: e.db, State: e.state, ExecRoot: e.exec, HostNetNS: e.ns, PoolSize: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 func links(t *testing.T, s *Service) []string {
@@ -55,19 +72,10 @@ func links(t *testing.T, s *Service) []string {
 // service dropped without detaching, a stale veth and namespace planted)
 // and a reopen that keeps what the store knows and removes the rest.
 func TestServiceLifecycleAndReconcile(t *testing.T) {
-	testutil.RequireRoot(t)
-	dir := t.TempDir()
-	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	exec := filepath.Join(dir, "exec")
-	ns := testutil.TestNetNS(t)
-	t.Cleanup(func() { testutil.UnmountAll(exec) })
+	env := newServiceEnv(t)
+	db, state, exec, ns := env.db, env.state, env.exec, env.ns
 	ctx := context.Background()
-	state := stateStore(t, exec)
-	s := openService(t, db, state, exec, ns, 0)
+	s := env.open(t, 0)
 
 	n, err := s.Create(ctx, CreateOptions{Name: "app", Subnet: "10.9.0.0/24", Labels: map[string]string{"a": "b"}})
 	if err != nil {
@@ -138,8 +146,7 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 	if err := metadata.Delete(state, endpointsBucket, aKey); err != nil {
 		t.Fatal(err)
 	}
-	s = openService(t, db, state, exec, ns, 1)
-	defer s.Close()
+	s = env.open(t, 1)
 	if old, err := metadata.Keys(db, endpointsBucket); err != nil || len(old) > 0 {
 		t.Fatalf("endpoints left in the durable store: %v %v", old, err)
 	}
@@ -189,19 +196,8 @@ func TestServiceLifecycleAndReconcile(t *testing.T) {
 // bridge made anew since, gets its entry moved to that bridge. A detach leaves no veth and no open file
 // (an entry's netlink socket would keep its namespace alive).
 func TestPooledAttach(t *testing.T) {
-	testutil.RequireRoot(t)
-	dir := t.TempDir()
-	db, err := metadata.Open(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	exec := filepath.Join(dir, "exec")
-	ns := testutil.TestNetNS(t)
-	t.Cleanup(func() { testutil.UnmountAll(exec) })
 	ctx := context.Background()
-	s := openService(t, db, stateStore(t, exec), exec, ns, 1)
-	defer s.Close()
+	s := newServiceEnv(t).open(t, 1)
 	app, err := s.Create(ctx, CreateOptions{Name: "app", Subnet: "10.9.1.0/24"})
 	if err != nil {
 		t.Fatal(err)
