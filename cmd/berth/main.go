@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/berth/berth/internal/cli"
+	_ "github.com/berth/berth/internal/prefault"
 )
 
 func main() {
