@@ -150,7 +150,7 @@ func TestExecRefused(t *testing.T) {
 		t.Errorf("no such container: %v", err)
 	}
 	b := bundle(t, "true", nil)
-	if _, err := r.Run(context.Background(), "gone", CreateOpts{Bundle: b}, nil); err != nil {
+	if _, err := r.Run(context.Background(), "gone", CreateOpts{Bundle: b}, false); err != nil {
 		t.Fatal(err)
 	}
 	p, err := r.Create(context.Background(), "stopped", CreateOpts{Bundle: bundle(t, "true", nil)})

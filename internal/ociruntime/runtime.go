@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -857,12 +858,36 @@ func (r *Runtime) frozen(rec *record) bool {
 }
 
 // Run creates and starts a container, waits for it and deletes it. It
-// returns the container's exit status. Signals arriving on sigs are
-// forwarded to the container's init.
-func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan os.Signal) (int, error) {
+// returns the container's exit status. With forward, the signals this
+// process receives are forwarded to the container's init, as runc's run
+// does, from before the container's process starts until it is gone.
+//
+// Asking the Go runtime for every signal costs one handoff to its signal
+// thread per signal: ≈ 2.5 ms on the project machine, a twelfth of a run.
+// So the request runs beside the create, and the start waits for it: a
+// signal arriving before then meets its default action, as one arriving
+// while the binary initialised would, and the container's process has not
+// started.
+func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, forward bool) (int, error) {
+	var sigs chan os.Signal
+	var armed chan struct{}
+	if forward {
+		sigs, armed = make(chan os.Signal, 16), make(chan struct{})
+		go func() {
+			signal.Notify(sigs)
+			close(armed)
+		}()
+		defer func() {
+			<-armed
+			signal.Stop(sigs)
+		}()
+	}
 	p, err := r.Create(ctx, id, o)
 	if err != nil {
 		return -1, err
+	}
+	if armed != nil {
+		<-armed
 	}
 	if err := r.start(ctx, id, false); err != nil {
 		r.Delete(context.WithoutCancel(ctx), id, true)
@@ -877,7 +902,7 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOpts, sigs <-chan 
 				case <-done:
 					return
 				case s := <-sigs:
-					if ss, ok := s.(syscall.Signal); ok && ss != unix.SIGCHLD {
+					if ss, ok := s.(syscall.Signal); ok && ss != unix.SIGCHLD && ss != unix.SIGURG {
 						p.proc.Signal(ss)
 					}
 				}

@@ -64,7 +64,7 @@ func run(t *testing.T, script string, edit func(*specs.Spec)) (int, string, erro
 		t.Fatal(err)
 	}
 	defer out.Close()
-	code, err := r.Run(context.Background(), "c1", CreateOpts{Bundle: b, Stdout: out, Stderr: out}, nil)
+	code, err := r.Run(context.Background(), "c1", CreateOpts{Bundle: b, Stdout: out, Stderr: out}, false)
 	data, _ := os.ReadFile(out.Name())
 	return code, string(data), err
 }

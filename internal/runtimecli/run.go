@@ -1,9 +1,6 @@
 package runtimecli
 
 import (
-	"os"
-	"os/signal"
-
 	"github.com/spf13/cobra"
 )
 
@@ -25,10 +22,7 @@ func newRun(g *globals) *cobra.Command {
 				p.Release()
 				return rt.Start(ctx, args[0])
 			}
-			sigs := make(chan os.Signal, 16)
-			signal.Notify(sigs)
-			defer signal.Stop(sigs)
-			code, err := rt.Run(ctx, args[0], f.opts(), sigs)
+			code, err := rt.Run(ctx, args[0], f.opts(), true)
 			if err != nil {
 				return err
 			}

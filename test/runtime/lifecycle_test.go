@@ -1,10 +1,14 @@
 package runtime_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -318,4 +322,58 @@ func initProcesses(t *testing.T) map[string]bool {
 		}
 	}
 	return ps
+}
+
+// TestRunForwardsSignals: `run` (not detached) forwards the signals it
+// gets to the container's init, as runc's does, and exits with the
+// container's status.
+func TestRunForwardsSignals(t *testing.T) {
+	h := newHarness(t)
+	b := h.bundle(nil, "sh", "-c", "trap 'exit 43' USR1; echo ready; while :; do sleep 0.1; done")
+	c := h.cmd("run", "--bundle", b, id(t))
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("container said %q", line)
+		}
+		ready <- err
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		c.Process.Kill()
+		t.Fatal("the container did not start within 10s")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- c.Wait() }()
+	// The shell is pid 1 of its namespace: a signal that arrives before its
+	// trap is set is dropped, so it is sent until the container has ended.
+	deadline := time.After(10 * time.Second)
+	for {
+		c.Process.Signal(syscall.SIGUSR1)
+		select {
+		case err := <-waited:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 43 {
+				t.Fatalf("run ended with %v, want exit status 43 (the trap's)", err)
+			}
+			return
+		case <-deadline:
+			c.Process.Kill()
+			t.Fatal("run did not end within 10s of SIGUSR1")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
