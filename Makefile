@@ -22,7 +22,7 @@ all: build
 # (internal/ociruntime/initbin; docs/decisions/0090-static-init.md).
 # berth itself is linked statically, libseccomp included, with Go's own
 # DNS resolver and user lookup (docs/decisions/0095-static-berth.md).
-INITBIN := internal/ociruntime/initbin
+INITBIN := internal/ociruntime/initbin/blob
 
 build:
 	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 $(GO) build -trimpath -ldflags '-s -w' -o $(INITBIN)/berth-init ./cmd/berth-init

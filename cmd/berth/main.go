@@ -10,7 +10,8 @@ import (
 	"syscall"
 
 	"github.com/berth/berth/internal/cli"
-	_ "github.com/berth/berth/internal/prefault"
+	_ "github.com/berth/berth/internal/ociruntime/spawn/early" // the early spare of a runtime create or run
+	_ "github.com/berth/berth/internal/prefault"               // maps the heap and code in as the process starts
 )
 
 func main() {

@@ -14,7 +14,7 @@
 //
 // Import it, for its effect only, from a main package. Go initialises a
 // package once its imports are, in import-path order among those ready:
-// this one imports only syscall and unsafe, so it runs ≈ 2.5 ms after exec,
+// this one imports only syscall, unsafe and rawproc, so it runs ≈ 2.5 ms after exec,
 // before most of the binary's package initialisers and all of main. A
 // daemon or a monitor (argv[1] "daemon" or "monitor") is left alone: it
 // lives for days, pages populated but never used by Go would stay resident
@@ -26,6 +26,8 @@ package prefault
 import (
 	"syscall"
 	"unsafe"
+
+	"github.com/berth/berth/internal/rawproc"
 )
 
 const (
@@ -47,8 +49,7 @@ const (
 var anchor *[16]byte
 
 func init() {
-	args := splitNUL(readFile("/proc/self/cmdline", 256)) // argv[0] and argv[1] are all it needs
-	if longLived(args) {
+	if longLived(rawproc.Args()) {
 		return
 	}
 	anchor = new([16]byte)
@@ -56,7 +57,7 @@ func init() {
 	// The code and read-only data: ≈ 24 MB of page cache, shared with
 	// every other berth process, that the kernel keeps or drops as any
 	// cached file's.
-	for _, r := range binaryRanges(readFile("/proc/self/maps", 8<<10)) {
+	for _, r := range binaryRanges(rawproc.ReadFile("/proc/self/maps", 8<<10)) {
 		madvise(r[0], r[1]-r[0], madvPopulateRead)
 	}
 }
@@ -101,26 +102,6 @@ func madvise(addr, n, advice uintptr) error {
 	}
 }
 
-// readFile reads up to max bytes of a file of /proc with package syscall
-// alone: package os is not initialised yet (its os.Args neither).
-func readFile(name string, max int) []byte {
-	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil
-	}
-	defer syscall.Close(fd)
-	buf := make([]byte, max)
-	n := 0
-	for n < max {
-		m, err := syscall.Read(fd, buf[n:])
-		if err != nil || m <= 0 {
-			break
-		}
-		n += m
-	}
-	return buf[:n]
-}
-
 // longLived reports whether a command line is the daemon's or the
 // monitor's.
 func longLived(args []string) bool {
@@ -148,22 +129,6 @@ func binaryRanges(maps []byte) [][2]uintptr {
 		if ok {
 			out = append(out, [2]uintptr{start, end})
 		}
-	}
-	return out
-}
-
-func splitNUL(b []byte) []string {
-	var out []string
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != 0 {
-			i++
-		}
-		out = append(out, string(b[:i]))
-		if i == len(b) {
-			break
-		}
-		b = b[i+1:]
 	}
 	return out
 }

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/rawproc"
 )
 
 const mb = 1 << 20
@@ -113,7 +115,7 @@ func TestLongLived(t *testing.T) {
 		{"berth\x00daemonx", false},
 		{"", false},
 	} {
-		if got := longLived(splitNUL([]byte(tc.cmdline))); got != tc.want {
+		if got := longLived(rawproc.SplitNUL([]byte(tc.cmdline))); got != tc.want {
 			t.Errorf("longLived(%q) = %v, want %v", tc.cmdline, got, tc.want)
 		}
 	}
@@ -151,7 +153,7 @@ zz-00401000 r-xp 00001000 fe:00 9986391 /usr/local/bin/berth
 // is among its ranges.
 func TestBinaryRangesOfSelf(t *testing.T) {
 	lit := uintptr(unsafe.Pointer(unsafe.StringData("a literal in read-only data")))
-	for _, r := range binaryRanges(readFile("/proc/self/maps", 64<<10)) {
+	for _, r := range binaryRanges(rawproc.ReadFile("/proc/self/maps", 64<<10)) {
 		if r[0] <= lit && lit < r[1] {
 			return
 		}

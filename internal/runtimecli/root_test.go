@@ -5,10 +5,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/berth/berth/internal/ociruntime/launch"
+	"github.com/berth/berth/internal/ociruntime/spawn"
 )
 
-// launch.EarlyCreate reads the global flags before this package parses
+// spawn.EarlyCreate reads the global flags before this package parses
 // them, to start a create's init early: it must know every one that may
 // come before the verb (all but --systemd-cgroup, which is refused).
 func TestEarlyCreateKnowsTheGlobalFlags(t *testing.T) {
@@ -21,11 +21,11 @@ func TestEarlyCreateKnowsTheGlobalFlags(t *testing.T) {
 			args = append(args, f.DefValue)
 		}
 		args = append(args, "create", "id")
-		if _, ok := launch.EarlyCreate(args); !ok {
-			t.Errorf("launch.EarlyCreate does not know --%s", f.Name)
+		if _, ok := spawn.EarlyCreate(args); !ok {
+			t.Errorf("spawn.EarlyCreate does not know --%s", f.Name)
 		}
 	})
-	if root, _ := launch.EarlyCreate([]string{"berth", "runtime", "run"}); root != NewCommand("runtime").PersistentFlags().Lookup("root").DefValue {
-		t.Errorf("launch.EarlyCreate's default root %q is not --root's default", root)
+	if root, _ := spawn.EarlyCreate([]string{"berth", "runtime", "run"}); root != NewCommand("runtime").PersistentFlags().Lookup("root").DefValue {
+		t.Errorf("spawn.EarlyCreate's default root %q is not --root's default", root)
 	}
 }

@@ -271,9 +271,10 @@ func TestEmbeddedInit(t *testing.T) {
 }
 
 // TestEarlySpare: `berth runtime run` and `create` start their container's
-// init as the process starts (internal/ociruntime/launch) and use it; one
+// init as the process starts (internal/ociruntime/spawn) and use it; one
 // they cannot use (a user namespace takes a forked init) is not left
-// behind.
+// behind. The first run in a state root installs the init there; only the
+// runs after it can start theirs early.
 func TestEarlySpare(t *testing.T) {
 	h := newHarness(t)
 	if h.rt.isRunc || os.Getenv("BERTH_TEST_RUNTIME") != "" {
@@ -288,6 +289,7 @@ func TestEarlySpare(t *testing.T) {
 		}
 		return string(out)
 	}
+	run(h.bundle(nil, "true")) // installs the init
 	if out := run(h.bundle(nil, "true")); !strings.Contains(out, "early spare taken") {
 		t.Errorf("the run did not take its early spare:\n%s", out)
 	}

@@ -1,8 +1,8 @@
 // Package initbin carries the static container init (cmd/berth-init) and
 // the user-namespace entry helper (cmd/berth-nsenter) inside berth, and
 // installs them where the runtime execs them from. `make build` builds
-// both first and then berth with the embedinit tag (embed.go); a berth
-// built without the tag carries neither: the runtime then execs itself as
+// both first and then berth with the embedinit tag (package blob holds
+// them); a berth built without the tag carries neither: the runtime then execs itself as
 // `berth init`, which runs the same code more slowly, and cannot exec into
 // a container with a user namespace (docs/decisions/0090).
 package initbin
@@ -11,21 +11,30 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strings"
+
+	"github.com/berth/berth/internal/embedmem"
+	"github.com/berth/berth/internal/ociruntime/initbin/blob"
 )
 
 // program is one embedded executable: its bytes and the hex SHA-256 of
 // them, computed at build time (hashing megabytes at every start would
-// cost more than the init saves). embed.go fills them.
+// cost more than the init saves).
 type program struct {
 	name      string
 	bytes, id string
 }
 
 var (
-	initProgram    = program{name: "berth-init"}
-	nsenterProgram = program{name: "berth-nsenter"}
+	initProgram    = program{"berth-init", blob.Init, blob.InitID}
+	nsenterProgram = program{"berth-nsenter", blob.Nsenter, blob.NsenterID}
 )
+
+// The programs' pages are dropped from memory once installed and idle
+// (the daemon's idle release).
+func init() {
+	embedmem.Register(blob.Init)
+	embedmem.Register(blob.Nsenter)
+}
 
 // Embedded reports whether this binary carries the init.
 func Embedded() bool { return len(initProgram.bytes) > 0 }
@@ -46,11 +55,11 @@ func (p program) install(dir string) (string, error) {
 	if len(p.bytes) == 0 {
 		return "", nil
 	}
-	id := strings.TrimSpace(p.id)
-	if len(id) < 12 {
+	name := blob.FileName(p.name, p.id)
+	if name == "" {
 		return "", fmt.Errorf("the embedded %s has no id", p.name)
 	}
-	file := path.Join(dir, p.name+"-"+id[:12])
+	file := path.Join(dir, name)
 	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(p.bytes)) {
 		return file, nil
 	}

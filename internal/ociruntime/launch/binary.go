@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/ociruntime/spawn"
 )
 
 // OpenBinary returns a file to exec as the container init that the
@@ -47,18 +49,26 @@ var initBinaries = struct {
 }{files: map[string]*os.File{}}
 
 // detachedReadOnly makes a detached, read-only, nosuid, nodev bind mount of
-// the file at path and returns an O_PATH file of it.
+// the file at path and returns an O_PATH file of it (spawn.DetachedReadOnly).
 func detachedReadOnly(path string) (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	fd, err := spawn.DetachedReadOnly(path)
 	if err != nil {
 		return nil, err
 	}
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
 	return os.NewFile(uintptr(fd), "berth-init"), nil
+}
+
+// adoptBinary keeps f, a detached read-only mount of path that the early
+// spare's start made, as this process's mount of path, unless it has one
+// already (then f is closed).
+func adoptBinary(path string, f *os.File) {
+	initBinaries.mu.Lock()
+	defer initBinaries.mu.Unlock()
+	if _, ok := initBinaries.files[path]; ok {
+		f.Close()
+		return
+	}
+	initBinaries.files[path] = f
 }
 
 func sealedCopy(path string) (*os.File, error) {

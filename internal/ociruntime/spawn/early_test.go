@@ -1,4 +1,4 @@
-package launch
+package spawn
 
 import "testing"
 
@@ -32,9 +32,25 @@ func TestEarlyCreate(t *testing.T) {
 
 // Only the process the arguments name starts an early spare: a test binary
 // never does.
-func TestTakeEarlyWithoutOne(t *testing.T) {
-	if sp := TakeEarly(DefaultRoot); sp != nil {
-		sp.Discard()
+func TestNoEarlySpare(t *testing.T) {
+	if _, ok := EarlyRoot(); ok {
 		t.Fatal("a test process started an early spare")
+	}
+	if _, ok := TakeEarly(); ok {
+		t.Fatal("a test process handed over an early spare")
+	}
+}
+
+func TestBaseNameAndCut(t *testing.T) {
+	for in, want := range map[string]string{"/usr/bin/berth-runc": "berth-runc", "berth-runc": "berth-runc", "/a/b/": "b", "/": "/", "": ""} {
+		if got := baseName(in); got != want {
+			t.Errorf("baseName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if b, a, ok := cut("--root=/x=y", '='); b != "--root" || a != "/x=y" || !ok {
+		t.Errorf("cut: %q %q %v", b, a, ok)
+	}
+	if b, a, ok := cut("--debug", '='); b != "--debug" || a != "" || ok {
+		t.Errorf("cut: %q %q %v", b, a, ok)
 	}
 }
