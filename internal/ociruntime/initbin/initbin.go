@@ -10,7 +10,6 @@ package initbin
 import (
 	"fmt"
 	"os"
-	"path"
 
 	"github.com/berth/berth/internal/embedmem"
 	"github.com/berth/berth/internal/ociruntime/initbin/blob"
@@ -55,12 +54,11 @@ func (p program) install(dir string) (string, error) {
 	if len(p.bytes) == 0 {
 		return "", nil
 	}
-	name := blob.FileName(p.name, p.id)
-	if name == "" {
+	file, whole := blob.Installed(dir, p.name, p.id, len(p.bytes))
+	if file == "" {
 		return "", fmt.Errorf("the embedded %s has no id", p.name)
 	}
-	file := path.Join(dir, name)
-	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == 0o555 && st.Size() == int64(len(p.bytes)) {
+	if whole {
 		return file, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

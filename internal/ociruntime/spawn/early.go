@@ -19,7 +19,7 @@ import (
 //
 // Nothing depends on the order beyond speed. Without an early spare,
 // Create starts one as before; none is started when the init is not
-// installed yet (launch installs it) or cannot be mounted read-only (launch
+// installed yet (the create installs it, initbin.Install) or cannot be mounted read-only (launch
 // falls back to a sealed copy). What the early spare is and can reach is
 // what an eager one is (Start): it is started with the init binary and
 // state root the arguments name, and exits when this process ends without
@@ -90,16 +90,8 @@ func installedInit(dir string) (string, bool) {
 	if blob.Init == "" {
 		return "/proc/self/exe", true
 	}
-	name := blob.FileName("berth-init", blob.InitID)
-	if name == "" {
-		return "", false
-	}
-	file := dir + "/" + name
-	var st syscall.Stat_t
-	if syscall.Stat(file, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Mode&0o777 != 0o555 || st.Size != int64(len(blob.Init)) {
-		return "", false
-	}
-	return file, true
+	file, whole := blob.Installed(dir, "berth-init", blob.InitID, len(blob.Init))
+	return file, whole
 }
 
 // EarlyCreate reports whether args (a whole command line, program name

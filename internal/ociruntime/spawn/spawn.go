@@ -6,8 +6,9 @@
 // Why syscall alone: Go initialises a package once its imports are, in
 // import-path order among those ready. A package importing os or x/sys/unix
 // waits behind the binary's crypto, compression and protobuf packages (≈ 10
-// ms after exec here); this one is initialised ≈ 4 ms after exec. Package
-// launch wraps it in os types for the rest of the runtime.
+// ms after exec here); this one, and spawn/early, which calls StartEarly,
+// are initialised ≈ 5–7 ms after exec. Package launch wraps it in os types
+// for the rest of the runtime.
 package spawn
 
 import (
