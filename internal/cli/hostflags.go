@@ -19,7 +19,7 @@ import (
 // hostOptions are the create/run flags that fill the HostConfig's
 // isolation, storage and resource settings, with docker's names.
 type hostOptions struct {
-	volumes, mounts, tmpfs                []string
+	volumes, mounts, tmpfs, volumesFrom   []string
 	init, privileged, readOnly            bool
 	capAdd, capDrop, secOpts              []string
 	memory, memorySwap, shmSize           string
@@ -36,6 +36,7 @@ type hostOptions struct {
 func (o *hostOptions) addFlags(f *pflag.FlagSet) {
 	stringArrayVarP(f, &o.volumes, "volume", "v", nil, "bind mount a volume ([SOURCE:]DESTINATION[:OPTIONS])")
 	stringArrayVar(f, &o.mounts, "mount", nil, "attach a filesystem mount to the container (type=bind|volume|tmpfs,source=...,target=...)")
+	stringArrayVar(f, &o.volumesFrom, "volumes-from", nil, "mount volumes from the specified container(s) (CONTAINER[:ro|:rw])")
 	stringArrayVar(f, &o.tmpfs, "tmpfs", nil, "mount a tmpfs directory (DESTINATION[:OPTIONS])")
 	f.BoolVar(&o.init, "init", false, "run an init inside the container that forwards signals and reaps processes")
 	f.BoolVar(&o.privileged, "privileged", false, "give extended privileges to this container")
@@ -66,7 +67,7 @@ func (o *hostOptions) addFlags(f *pflag.FlagSet) {
 
 // apply fills cfg and hc from the flags; errors name the flag.
 func (o *hostOptions) apply(f *pflag.FlagSet, cfg *container.Config, hc *container.HostConfig) error {
-	hc.Binds = o.volumes
+	hc.Binds, hc.VolumesFrom = o.volumes, o.volumesFrom
 	for _, m := range o.mounts {
 		mt, err := parseMountFlag(m)
 		if err != nil {
@@ -169,6 +170,13 @@ func parseMountFlag(v string) (mount.Mount, error) {
 	}
 	for _, field := range strings.Split(v, ",") {
 		key, val, hasVal := strings.Cut(field, "=")
+		// flag is a boolean key's value: true when given bare.
+		flag := func() (bool, error) {
+			if !hasVal {
+				return true, nil
+			}
+			return strconv.ParseBool(val)
+		}
 		switch strings.ToLower(key) {
 		case "type":
 			m.Type = mount.Type(val)
@@ -177,13 +185,9 @@ func parseMountFlag(v string) (mount.Mount, error) {
 		case "target", "destination", "dst":
 			m.Target = val
 		case "readonly", "ro":
-			ro := true
-			if hasVal {
-				b, err := strconv.ParseBool(val)
-				if err != nil {
-					return bad("invalid value for %s: %s", key, val)
-				}
-				ro = b
+			ro, err := flag()
+			if err != nil {
+				return bad("invalid value for %s: %s", key, val)
 			}
 			m.ReadOnly = ro
 		case "bind-propagation":
@@ -209,7 +213,16 @@ func parseMountFlag(v string) (mount.Mount, error) {
 				m.TmpfsOptions = &mount.TmpfsOptions{}
 			}
 			m.TmpfsOptions.Mode = os.FileMode(n)
-		case "volume-nocopy", "consistency":
+		case "volume-nocopy":
+			nocopy, err := flag()
+			if err != nil {
+				return bad("invalid value for %s: %s", key, val)
+			}
+			if m.VolumeOptions == nil {
+				m.VolumeOptions = &mount.VolumeOptions{}
+			}
+			m.VolumeOptions.NoCopy = nocopy
+		case "consistency":
 		default:
 			return bad("unexpected key '%s' in '%s'", key, field)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,9 +14,11 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
+	"github.com/berth/berth/internal/treecopy"
 )
 
 // Volumes is what the container service needs of the volume service.
@@ -36,23 +39,28 @@ type Volumes interface {
 
 // Mount is one of a container's volumes or binds, as inspect shows it,
 // plus whether the volume was made for it (anonymous: removed with it by
-// rm -v and --rm).
+// rm -v and --rm) and whether the container's first start still has to
+// copy the image's files at the destination into the volume, if it is
+// empty then (Docker's default for volumes; -v ...:nocopy and --mount
+// volume-nocopy turn it off).
 type Mount struct {
 	container.MountPoint
 	Anonymous bool `json:",omitempty"`
+	CopyData  bool `json:",omitempty"`
 }
 
 // volumeName is what Docker accepts as a named volume.
 var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // resolveMounts turns a new container's -v binds, --mount bind and volume
-// entries and its image's VOLUMEs into mount points, creating the named
+// entries, --volumes-from, and the anonymous VOLUMEs of its image and its
+// config (anonVolumes) into mount points, creating the named
 // volumes that do not exist and an anonymous volume for every destination
 // that needs one, as Docker does at create. On error the volumes it made
 // are removed.
-func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, imageVolumes map[string]struct{}) (mps []Mount, err error) {
+func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, anonVolumes map[string]struct{}) (mps []Mount, err error) {
 	if s.cfg.Volumes == nil {
-		if len(hc.Binds) > 0 || len(imageVolumes) > 0 || slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool { return m.Type != mount.TypeTmpfs }) {
+		if len(hc.Binds) > 0 || len(anonVolumes) > 0 || slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool { return m.Type != mount.TypeTmpfs }) {
 			return nil, errdefs.NotImplemented(errors.New("volumes are not available in this daemon"))
 		}
 		return nil, nil
@@ -99,7 +107,8 @@ func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, i
 		if err != nil {
 			return nil, fmt.Errorf("invalid Binds[%d] %q: %w", i, b, err)
 		}
-		if err := add(Mount{MountPoint: mp}, fmt.Sprintf("Binds[%d]", i)); err != nil {
+		copyData := mp.Type == mount.TypeVolume && !slices.Contains(strings.Split(mp.Mode, ","), "nocopy")
+		if err := add(Mount{MountPoint: mp, CopyData: copyData}, fmt.Sprintf("Binds[%d]", i)); err != nil {
 			return nil, err
 		}
 	}
@@ -126,6 +135,7 @@ func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, i
 				return nil, errdefs.Invalidf("invalid %s: %q is not a valid volume name", field, m.Source)
 			}
 			mp.Name = m.Source
+			mp.CopyData = m.VolumeOptions == nil || !m.VolumeOptions.NoCopy
 		default:
 			return nil, errdefs.NotImplemented(fmt.Errorf("invalid %s: mount type %q is not supported", field, m.Type))
 		}
@@ -133,8 +143,21 @@ func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, i
 			return nil, err
 		}
 	}
-	dsts := make([]string, 0, len(imageVolumes))
-	for d := range imageVolumes {
+	// Then --volumes-from: the container's own binds and mounts win, and
+	// both win over the image's VOLUMEs, as in Docker.
+	inherited, err := s.volumesFrom(hc.VolumesFrom)
+	if err != nil {
+		return nil, err
+	}
+	for _, mp := range inherited {
+		if !seen[mp.Destination] {
+			if err := add(mp, "VolumesFrom"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	dsts := make([]string, 0, len(anonVolumes))
+	for d := range anonVolumes {
 		dsts = append(dsts, d)
 	}
 	slices.Sort(dsts)
@@ -142,11 +165,41 @@ func (s *Service) resolveMounts(ctx context.Context, hc *container.HostConfig, i
 		if seen[filepath.Clean(d)] {
 			continue
 		}
-		if err := add(Mount{MountPoint: container.MountPoint{Type: mount.TypeVolume, Destination: d, RW: true}}, "image VOLUME "+d); err != nil {
+		if err := add(Mount{MountPoint: container.MountPoint{Type: mount.TypeVolume, Destination: d, RW: true}, CopyData: true}, "VOLUME "+d); err != nil {
 			return nil, err
 		}
 	}
 	return mps, nil
+}
+
+// volumesFrom reads --volumes-from's "CONTAINER[:ro|:rw]" entries: the
+// named containers' volumes and binds, read-only with ro, read-write with
+// rw, and as each container has them otherwise. They are shared, never
+// anonymous to the new container (rm -v leaves them) and never filled
+// again from its image.
+func (s *Service) volumesFrom(refs []string) ([]Mount, error) {
+	var out []Mount
+	for i, ref := range refs {
+		name, mode, _ := strings.Cut(ref, ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, errdefs.Invalidf("invalid VolumesFrom[%d] %q: mode %q: want ro or rw", i, ref, mode)
+		}
+		from, err := s.index.get(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range from.Mounts {
+			mp := Mount{MountPoint: m.MountPoint}
+			switch mode {
+			case "ro":
+				mp.RW = false
+			case "rw":
+				mp.RW = true
+			}
+			out = append(out, mp)
+		}
+	}
+	return out, nil
 }
 
 // parseBind reads Docker's -v syntax: [SOURCE:]DESTINATION[:OPTIONS],
@@ -205,10 +258,11 @@ func parseBind(spec string) (container.MountPoint, error) {
 }
 
 // mountVolumes makes the spec mounts of a starting container: each volume
-// is mounted (counted as used by it) and bound; binds are bound. A -v bind
-// whose source is missing gets it made, as Docker does. On error the
-// volumes it took are released.
-func (s *Service) mountVolumes(ctx context.Context, c *Container) (ms []specs.Mount, err error) {
+// is mounted (counted as used by it), given the image's files at its
+// destination on the container's first start (copyImageData), and bound;
+// binds are bound. A -v bind whose source is missing gets it made, as
+// Docker does. On error the volumes it took are released.
+func (s *Service) mountVolumes(ctx context.Context, c *Container, rootfs string) (ms []specs.Mount, err error) {
 	var taken []string
 	defer func() {
 		if err != nil {
@@ -225,6 +279,11 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (ms []specs.Mo
 				return nil, fmt.Errorf("volume %s at %s: %w", mp.Name, mp.Destination, err)
 			}
 			taken = append(taken, mp.Name)
+			if mp.CopyData {
+				if err := copyImageData(ctx, rootfs, mp.Destination, src); err != nil {
+					return nil, fmt.Errorf("volume %s at %s: copy the image's files into it: %w", mp.Name, mp.Destination, err)
+				}
+			}
 		case mount.TypeBind:
 			if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
 				if err := os.MkdirAll(src, 0o755); err != nil {
@@ -244,6 +303,49 @@ func (s *Service) mountVolumes(ctx context.Context, c *Container) (ms []specs.Mo
 		ms = append(ms, specs.Mount{Destination: mp.Destination, Type: "bind", Source: src, Options: opts})
 	}
 	return ms, nil
+}
+
+// copyImageData fills the volume directory dir, when it is empty, with
+// what the container's rootfs holds at dest (the image's files there), as
+// Docker does at a volume's first use: the contents, and the directory's
+// owner, mode and times. dest is resolved inside the rootfs, symlinks
+// included (openat2 RESOLVE_IN_ROOT); nothing there, or not a directory,
+// is nothing to copy. The copy never follows a symlink on either side
+// (treecopy); a copy that fails removes what it made at the top.
+func copyImageData(ctx context.Context, rootfs, dest, dir string) error {
+	root, err := os.Open(rootfs)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	fd, err := openat2(int(root.Fd()), relPath(dest), unix.O_RDONLY|unix.O_DIRECTORY, resolveInRoot)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s in the container: %w", dest, err)
+	}
+	src := os.NewFile(uintptr(fd), dest)
+	defer src.Close()
+	dst, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if names, err := dst.Readdirnames(1); len(names) > 0 || (err != nil && err != io.EOF) {
+		return err // not empty: nothing to do
+	}
+	top, err := src.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	if err := treecopy.Into(ctx, src, dst); err != nil {
+		for _, name := range top {
+			os.RemoveAll(filepath.Join(dir, name)) // never follows a symlink
+		}
+		return err
+	}
+	return nil
 }
 
 // releaseVolumes ends a container's use of its volumes (it exited).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -262,7 +263,14 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (_ *Container, 
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dir(c.ID)) })
-	if c.Mounts, err = s.resolveMounts(ctx, hc, img.Config.Volumes); err != nil {
+	// Anonymous volumes come from the image's VOLUMEs and from the
+	// container's own Config.Volumes (where the docker CLI puts -v /path).
+	anonymous := maps.Clone(img.Config.Volumes)
+	if len(req.Config.Volumes) > 0 && anonymous == nil {
+		anonymous = map[string]struct{}{}
+	}
+	maps.Copy(anonymous, req.Config.Volumes)
+	if c.Mounts, err = s.resolveMounts(ctx, hc, anonymous); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.removeAnonymousVolumes(context.WithoutCancel(ctx), c) })
@@ -412,7 +420,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 			return err
 		}
 	}
-	if files.Mounts, err = s.mountVolumes(ctx, c); err != nil {
+	if files.Mounts, err = s.mountVolumes(ctx, c, rootfs); err != nil {
 		return err
 	}
 	undo = append(undo, func() { s.releaseVolumes(context.WithoutCancel(ctx), c) })
@@ -445,6 +453,9 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	c, err = s.mutate(ctx, c.ID, func(c *Container) {
 		c.State.SetRunning(resp.Pid, time.Now().UTC())
 		c.HasBeenStarted, c.ManualStop = true, false
+		for i := range c.Mounts {
+			c.Mounts[i].CopyData = false // done at the first start
+		}
 		if byPolicy {
 			c.RestartCount++
 		} else {

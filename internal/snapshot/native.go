@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/berth/berth/internal/treecopy"
 )
 
 // Native is the copying fallback for file systems overlayfs cannot use: an
@@ -37,7 +39,7 @@ func (nativeDriver) create(ctx context.Context, dir string, kind Kind, parents [
 		}
 		return nil
 	}
-	if err := copyTree(ctx, parents[0], fsDir); err != nil {
+	if err := treecopy.Tree(ctx, parents[0], fsDir); err != nil {
 		return fmt.Errorf("copy parent snapshot: %w", err)
 	}
 	return nil
