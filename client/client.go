@@ -107,7 +107,7 @@ func (c *Client) Ping(ctx context.Context) (PingResult, error) {
 		APIVersion:     resp.Header.Get("Api-Version"),
 		OSType:         resp.Header.Get("Ostype"),
 		BuilderVersion: resp.Header.Get("Builder-Version"),
-		Features:       strings.Fields(strings.ReplaceAll(resp.Header.Get("Berth-Features"), ",", " ")),
+		Features:       parseFeatures(resp.Header),
 	}, nil
 }
 
@@ -171,31 +171,76 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, out
 // do sends a request; versioned requests carry the negotiated /vX.Y prefix.
 // A non-2xx answer becomes an error of the matching errdefs class, carrying
 // the daemon's message.
+//
+// The first versioned request does not ask /_ping first: it goes out at
+// api.MaxVersion and the version and features are learnt from the
+// answer's headers, which a berth daemon (and Docker) sets on every
+// response. A daemon older than the client refuses it as too new, having
+// done nothing, and only then is the version negotiated and the request
+// sent again. That saves a round trip in every CLI command.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, versioned bool) (*http.Response, error) {
-	if versioned {
-		v, err := c.APIVersion(ctx)
-		if err != nil {
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+	}
+	if !versioned {
+		return c.send(ctx, method, path, query, b, body != nil)
+	}
+	c.mu.Lock()
+	v := c.version
+	c.mu.Unlock()
+	if v == "" {
+		resp, err := c.send(ctx, method, "/v"+api.MaxVersion+path, query, b, body != nil)
+		if err == nil {
+			c.learn(resp.Header)
+			return resp, nil
+		}
+		if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "is too new") {
 			return nil, err
 		}
-		path = "/v" + v + path
+		if v, err = c.APIVersion(ctx); err != nil {
+			return nil, err
+		}
 	}
+	return c.send(ctx, method, "/v"+v+path, query, b, body != nil)
+}
+
+// learn takes the API version and features from a daemon's answer to a
+// request made at api.MaxVersion, unless they are known already.
+func (c *Client) learn(h http.Header) {
+	v := api.MaxVersion
+	if dv := h.Get("Api-Version"); dv != "" && api.CompareVersions(dv, v) < 0 {
+		v = dv
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version == "" {
+		c.version, c.features = v, parseFeatures(h)
+	}
+}
+
+func parseFeatures(h http.Header) []string {
+	return strings.Fields(strings.ReplaceAll(h.Get("Berth-Features"), ",", " "))
+}
+
+// send makes one request with body b (JSON when hasBody).
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, b []byte, hasBody bool) (*http.Response, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
-		}
+	if hasBody {
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
+	if hasBody {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)

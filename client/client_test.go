@@ -3,9 +3,12 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/berth/berth/api"
@@ -47,18 +50,51 @@ func TestVersionAgainstRealServer(t *testing.T) {
 	}
 }
 
+// TestNegotiatesDownToOlderDaemon: a daemon older than the client refuses
+// the first request as too new (as Docker does); the client then asks
+// /_ping and sends it again at the daemon's version, and keeps that.
 func TestNegotiatesDownToOlderDaemon(t *testing.T) {
 	var paths []string
 	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		paths = append(paths, r.URL.Path)
 		w.Header().Set("Api-Version", "1.43")
+		if v, ok := strings.CutPrefix(r.URL.Path, "/v"); ok && !strings.HasPrefix(v, "1.43/") {
+			w.WriteHeader(400)
+			fmt.Fprintf(w, `{"message":"client version %s is too new. Maximum supported API version is 1.43"}`, strings.Split(v, "/")[0])
+			return
+		}
 		w.Write([]byte("{}"))
 	}))
-	if _, err := c.ServerVersion(context.Background()); err != nil {
+	for range 2 {
+		if _, err := c.ServerVersion(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"/v" + api.MaxVersion + "/version", "/_ping", "/v1.43/version", "/v1.43/version"}
+	if !slices.Equal(paths, want) {
+		t.Fatalf("requests = %v, want %v", paths, want)
+	}
+}
+
+// TestFirstRequestNeedsNoPing: against berth's server the first request
+// goes out at the client's version and teaches it the version and the
+// features: no /_ping round trip.
+func TestFirstRequestNeedsNoPing(t *testing.T) {
+	var paths []string
+	srv := dockerapi.New(dockerapi.Config{})
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		srv.ServeHTTP(w, r)
+	}))
+	ctx := context.Background()
+	if _, err := c.ServerVersion(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) != 2 || paths[1] != "/v1.43/version" {
-		t.Fatalf("requests = %v, want a ping then /v1.43/version", paths)
+	if !c.HasFeature(ctx, "contextdir") {
+		t.Error("the features were not learnt from the answer")
+	}
+	if want := []string{"/v" + api.MaxVersion + "/version"}; !slices.Equal(paths, want) {
+		t.Fatalf("requests = %v, want %v", paths, want)
 	}
 }
 

@@ -123,6 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Docker-Experimental", "false")
 	h.Set("Ostype", "linux")
 	h.Set("Server", "berth/"+version.Version+" (linux)")
+	h.Set("Berth-Features", features) // on every answer: berth's client learns them from its first request
 
 	v := api.MaxVersion
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {

@@ -18,11 +18,13 @@ func (s *Server) routeSystem() {
 	s.handle("GET /version", s.version)
 }
 
+// features are what berth's own CLI may use beyond Docker's API.
+const features = "contextdir"
+
 // ping answers "OK" with the headers clients negotiate from.
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Builder-Version", "1")
-	h.Set("Berth-Features", "contextdir") // what berth's own CLI may use
 	h.Set("Swarm", "inactive")
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
