@@ -70,7 +70,9 @@ func (a runtimeAdapter) Create(ctx context.Context, id, bundle string, stdio mon
 	return pid, nil
 }
 
-func (a runtimeAdapter) Start(ctx context.Context, id string) error { return a.rt.Start(ctx, id) }
+// Start does not wait for the user's process to be executed: the daemon's
+// start answers that much sooner, and the runtime's Kill waits for it.
+func (a runtimeAdapter) Start(ctx context.Context, id string) error { return a.rt.StartNoWait(ctx, id) }
 
 func (a runtimeAdapter) Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error {
 	return a.rt.Kill(ctx, id, sig, all)

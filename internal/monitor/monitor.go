@@ -41,6 +41,9 @@ type Runtime interface {
 	// Create forks the container's init from the bundle and returns its
 	// pid; the init waits before exec'ing the user process until Start.
 	Create(ctx context.Context, id, bundle string, stdio Stdio) (pid int, err error)
+	// Start releases the init to exec the user process. It need not wait
+	// for the exec, but then Kill must (a signal the init got instead
+	// would be lost).
 	Start(ctx context.Context, id string) error
 	Kill(ctx context.Context, id string, sig syscall.Signal, all bool) error
 	// Delete removes the runtime's record of a stopped container, and its

@@ -283,7 +283,7 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	tmark("init ready")
 	owner := ""
 	rec := &record{State: state, Rootfs: rootfs, Created: time.Now().UTC(), Owner: owner, StartTime: startTime,
-		CgroupPath: cgPath, Config: s}
+		CgroupPath: cgPath, Config: s, InitExe: exeID(pid)}
 	rec.Status = StatusCreated
 	if err := writeRecord(dir, rec); err != nil {
 		return nil, err
@@ -549,6 +549,14 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	return r.start(ctx, id, true)
 }
 
+// StartNoWait is Start without waiting for the user's process to be
+// executed (unless poststart hooks need it): the monitor's start, which
+// saves the exec's time on every start. A Kill that comes before the exec
+// waits for it.
+func (r *Runtime) StartNoWait(ctx context.Context, id string) error {
+	return r.start(ctx, id, false)
+}
+
 // start is Start; waitForExec false skips waiting for the exec unless
 // poststart hooks need it (Run waits for the process anyway).
 func (r *Runtime) start(ctx context.Context, id string, waitForExec bool) error {
@@ -567,10 +575,6 @@ func (r *Runtime) start(ctx context.Context, id string, waitForExec bool) error 
 	}
 	hasPoststart := rec.Config != nil && rec.Config.Hooks != nil && len(rec.Config.Hooks.Poststart) > 0
 	waitForExec = waitForExec || hasPoststart
-	var initExe unix.Stat_t
-	if waitForExec {
-		unix.Stat("/proc/"+strconv.Itoa(rec.Pid)+"/exe", &initExe)
-	}
 	fifoPath := filepath.Join(dir, fifoName)
 	f, err := os.OpenFile(fifoPath, os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -589,7 +593,7 @@ func (r *Runtime) start(ctx context.Context, id string, waitForExec bool) error 
 	}
 	if waitForExec {
 		// Poststart hooks run after the user's process is executed.
-		waitExec(ctx, rec, initExe)
+		waitExec(ctx, rec)
 	}
 	if hasPoststart {
 		rec.Status = StatusRunning
@@ -657,6 +661,12 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 	}
 	if rec.Status == StatusStopped && !all {
 		return errdefs.Conflictf("container %q is not running", id)
+	}
+	if rec.Status == StatusRunning && sig != unix.SIGKILL {
+		// Started, but the init may not have executed the user's process
+		// yet (StartNoWait): the signal is for the process, which would
+		// never see it.
+		waitExec(ctx, rec)
 	}
 	if all {
 		cg, err := newCgroupManager(rec.CgroupPath)
@@ -771,13 +781,16 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 
 // waitExec waits (up to 2 s) until the init, released from the start
 // barrier, has exec'd the user's process: its /proc/<pid>/exe is no longer
-// initExe, or it is gone.
-func waitExec(ctx context.Context, rec *record, initExe unix.Stat_t) {
-	exe := "/proc/" + strconv.Itoa(rec.Pid) + "/exe"
+// the init's program (rec.InitExe), or it is gone. A record without
+// InitExe (written by an older berth) does not wait.
+func waitExec(ctx context.Context, rec *record) {
+	if rec.InitExe == nil {
+		return
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var st unix.Stat_t
-		if unix.Stat(exe, &st) != nil || st.Dev != initExe.Dev || st.Ino != initExe.Ino || !alive(rec.Pid, rec.StartTime) {
+		id := exeID(rec.Pid)
+		if id == nil || *id != *rec.InitExe || !alive(rec.Pid, rec.StartTime) {
 			return
 		}
 		time.Sleep(200 * time.Microsecond)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/testutil"
 )
@@ -105,5 +107,65 @@ func TestSpecForInit(t *testing.T) {
 	}
 	if plain := (&specs.Spec{}); specForInit(plain) != plain {
 		t.Error("a spec with nothing to strip is copied")
+	}
+}
+
+// TestKillAfterStartNoWait: StartNoWait returns before the init has
+// executed the user's process; a Kill right then waits for that exec, so
+// the signal is the process's and never the init's (which would drop it).
+func TestKillAfterStartNoWait(t *testing.T) {
+	testutil.RequireRoot(t)
+	r := testRuntime(t)
+	ctx := context.Background()
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	p, err := r.Create(ctx, "c1", CreateOpts{Bundle: bundle(t, "exec sleep 10", nil), Stdout: out, Stderr: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Delete(ctx, "c1", true); p.Wait() }()
+	initExe := exeID(p.Pid())
+	if initExe == nil {
+		t.Fatal("no /proc/<pid>/exe for the init")
+	}
+	if err := r.StartNoWait(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Kill(ctx, "c1", unix.SIGCONT, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := exeID(p.Pid()); got == nil || *got == *initExe {
+		t.Fatalf("Kill returned while the init had not executed the process (exe %v, init %v)", got, initExe)
+	}
+}
+
+// TestWaitExec: waitExec returns once the process runs another program
+// than the init's, not before (here the "init" is a shell that execs sleep
+// after 50 ms), and at once for a record without InitExe.
+func TestWaitExec(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "sleep 0.05; exec sleep 5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	start, _, err := procStartTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &record{State: specs.State{Pid: pid}, StartTime: start, InitExe: exeID(pid)}
+	if rec.InitExe == nil {
+		t.Fatal("no /proc/<pid>/exe")
+	}
+	waitExec(context.Background(), &record{State: specs.State{Pid: pid}, StartTime: start})
+	if got := exeID(pid); got == nil || *got != *rec.InitExe {
+		t.Fatal("the shell had exec'd already: the test proves nothing")
+	}
+	waitExec(context.Background(), rec)
+	if got := exeID(pid); got == nil || *got == *rec.InitExe {
+		t.Fatalf("waitExec returned before the exec (exe %v)", got)
 	}
 }

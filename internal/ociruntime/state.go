@@ -33,6 +33,24 @@ type record struct {
 	StartTime  uint64      `json:"initStartTime"` // /proc/<pid>/stat field 22, against pid reuse
 	CgroupPath string      `json:"cgroupPath"`
 	Config     *specs.Spec `json:"config"`
+	// InitExe is the init's own program, which /proc/<pid>/exe shows
+	// until the init executes the user's process (see Kill).
+	InitExe *fileID `json:"initExe,omitempty"`
+}
+
+// fileID names a file by device and inode.
+type fileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// exeID is the fileID of pid's program; nil when it cannot be read.
+func exeID(pid int) *fileID {
+	var st unix.Stat_t
+	if unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st) != nil {
+		return nil
+	}
+	return &fileID{Dev: st.Dev, Ino: st.Ino}
 }
 
 // Status of a container as runc reports it.
@@ -45,7 +63,8 @@ const (
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.root(), id) }
 
-// writeRecord replaces state.json atomically (write, fsync, rename).
+// writeRecord replaces state.json atomically (write, rename; the state
+// root is runtime state, which a reboot ends, so nothing is synced).
 func writeRecord(dir string, rec *record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
