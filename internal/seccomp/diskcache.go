@@ -20,7 +20,7 @@ import (
 
 // cacheFormat changes whenever what Compile produces for a profile could
 // change (the ENOSYS stub, the file layout), so stale entries are ignored.
-const cacheFormat = "berth-seccomp-1"
+const cacheFormat = "berth-seccomp-2" // 2: binary tree layout
 
 // CompileCached is Compile backed by a directory that outlives the
 // process, for callers that start afresh for every container (`berth

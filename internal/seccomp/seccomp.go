@@ -144,6 +144,17 @@ func build(p *Plan) (_ *libseccomp.ScmpFilter, err error) {
 			filter.Release()
 		}
 	}()
+	// A binary tree of syscall numbers rather than libseccomp's default
+	// linear list: the same decisions, more instructions, but a syscall
+	// is found in log(n) steps. That matters at load: the kernel runs the
+	// filter for every syscall number of every architecture to build its
+	// cache of always-allowed calls. Docker's profile (1264 instructions
+	// instead of 1018) loads in 0.35-0.5 ms instead of 1.15 ms here
+	// (BenchmarkLoadDefault); every container's init pays it. A
+	// libseccomp without the attribute (before 2.5) keeps the list.
+	if err := filter.SetOptimize(2); err != nil {
+		slog.Debug("seccomp: no binary tree optimisation in this libseccomp", "libseccomp", Version(), "err", err)
+	}
 	// libseccomp sets no_new_privs on load by default; whether the process
 	// gets it is process.noNewPrivileges' call, made by the caller.
 	if err := filter.SetNoNewPrivsBit(false); err != nil {
