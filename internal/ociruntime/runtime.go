@@ -235,9 +235,10 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	// The limits are set once the init has set the rootfs up, when it asks
 	// for the hooks or says it is ready: in place before hooks run and
 	// before the container's process can exist, as runc sets them at its
-	// init's procReady. Not sooner: a forked init is born in the cgroup
-	// while its Go runtime still starts threads, which a small pids.max
-	// would refuse (the init would die).
+	// init's procReady. Not sooner for a forked init: it is born in the
+	// cgroup while its Go runtime still starts threads, which a small
+	// pids.max would refuse (the init would die). An adopted spare gets
+	// them as soon as it has the config (below).
 	limited := false
 	limit := func() error {
 		if limited || s.Linux == nil || s.Linux.Resources == nil {
@@ -249,6 +250,15 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		}
 		tmark("cgroup limits")
 		return nil
+	}
+	if li.inCgroup && li.launch == nil {
+		// An adopted spare: only its main thread joined the cgroup (per
+		// thread, on v1), and its Go runtime started its threads long ago.
+		// The limits can go in now, while the init sets the rootfs up on
+		// another CPU. (A forked init's threads are all born inside.)
+		if err := limit(); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		m, err := conn.recv()
