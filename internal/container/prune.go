@@ -89,6 +89,9 @@ func (s *Service) Rename(ctx context.Context, ref, newName string) error {
 
 // UsingImage tells whether a container uses image imageID, naming one.
 func (s *Service) UsingImage(imageID string) (string, bool) {
+	// A removed container's rootfs may still stand on the image's layers:
+	// the image's removal must not find them in its way.
+	s.awaitReclaims()
 	for _, c := range s.index.all() {
 		if c.Image == imageID {
 			return c.ID, true

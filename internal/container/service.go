@@ -45,6 +45,8 @@ type Images interface {
 	UnmountRootfs(ctx context.Context, id, target string) error
 	// RemoveRootfs deletes it.
 	RemoveRootfs(ctx context.Context, id string) error
+	// RootfsIDs lists the IDs that have one (builds' too).
+	RootfsIDs(ctx context.Context) ([]string, error)
 }
 
 // SpecFiles are the host paths a container's spec binds in.
@@ -130,6 +132,10 @@ type Service struct {
 	health healthMonitors
 	// execs are the exec instances by id (*execInstance; exec.go).
 	execs sync.Map
+	// reclaiming are the removed containers whose disk (rootfs snapshot,
+	// directories) is still being deleted, each closed when done
+	// (guarded by mu; reclaim.go).
+	reclaiming map[string]chan struct{}
 }
 
 type pendingRestart struct {
@@ -141,7 +147,8 @@ type pendingRestart struct {
 // answers, to match them with what is really running.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, index: newIndex(), waiters: map[string][]chan int{}, pending: map[string][]*pendingAttach{},
-		restarts: map[string]*pendingRestart{}, restartsByUser: map[string]int{}, lifetime: context.WithoutCancel(ctx)}
+		restarts: map[string]*pendingRestart{}, restartsByUser: map[string]int{}, lifetime: context.WithoutCancel(ctx),
+		reclaiming: map[string]chan struct{}{}}
 	all, err := cfg.Store.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load containers: %w", err)
@@ -149,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	for _, c := range all {
 		s.index.add(c)
 	}
+	s.reclaimOrphans(ctx) // reclaim.go
 	return s, nil
 }
 
@@ -858,15 +866,6 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	if err := s.unmountRootfs(ctx, c.ID); err != nil {
 		return s.markDead(ctx, c, err)
 	}
-	if err := s.cfg.Images.RemoveRootfs(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return s.markDead(ctx, c, err)
-	}
-	if err := os.RemoveAll(s.bundle(c.ID)); err != nil {
-		return s.markDead(ctx, c, err)
-	}
-	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
-		return s.markDead(ctx, c, err)
-	}
 	if err := s.cfg.Store.Delete(ctx, c.ID); err != nil {
 		return s.markDead(ctx, c, err)
 	}
@@ -876,6 +875,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		s.removeAnonymousVolumes(ctx, c)
 	}
 	s.publish(c, events.ActionDestroy)
+	// Only its disk is left, which nothing reaches any more: deleted
+	// after the answer (reclaim.go).
+	s.reclaim(c.ID)
 	s.notifyWaiters("removed:"+c.ID, c.State.ExitCode)
 	return nil
 }

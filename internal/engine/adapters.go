@@ -50,6 +50,8 @@ func (a images) RemoveRootfs(ctx context.Context, id string) error {
 	return a.store.RemoveRootfs(ctx, id)
 }
 
+func (a images) RootfsIDs(ctx context.Context) ([]string, error) { return a.store.RootfsIDs(ctx) }
+
 // specGen is the container service's spec generator.
 type specGen struct {
 	initPath string // berth's tiny init, bound at /sbin/docker-init for --init

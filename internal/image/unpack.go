@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -317,6 +318,19 @@ func (s *Store) RemoveRootfs(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// RootfsIDs lists the IDs that have a root filesystem snapshot
+// (PrepareRootfs), containers' and builds' alike.
+func (s *Store) RootfsIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.cfg.Snapshotter.Walk(ctx, func(i snapshot.Info) error {
+		if id, ok := strings.CutPrefix(i.Name, rootfsKey("")); ok {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, err
 }
 
 // RootfsUsage is the disk space of container id's own changes (`ps -s`).

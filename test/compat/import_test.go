@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth/berth/internal/testutil"
 )
@@ -80,7 +81,17 @@ func TestDockerImport(t *testing.T) {
 	// Failures: a clear message, nothing named, nothing left on disk.
 	garbage := filepath.Join(t.TempDir(), "garbage.tar")
 	os.WriteFile(garbage, []byte(strings.Repeat("this is not a tar archive ", 4096)), 0o644)
+	// The --rm container's snapshot is deleted after its removal answered
+	// (container.Service.reclaim): count once it is gone.
 	before := storeEntries(t, d)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		n := storeEntries(t, d)
+		if n == before {
+			break
+		}
+		before = n
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
