@@ -1,11 +1,13 @@
 package ociruntime
 
 import (
+	"errors"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/internal/cgroup"
+	"github.com/berth/berth/internal/errdefs"
 )
 
 // cgroupManager is the little the runtime needs of a container's cgroup
@@ -39,4 +41,67 @@ func indexOf(s []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// cgroupSetup is a container's cgroup being made on another goroutine
+// while Create does the rest of its work (the directories of every v1
+// hierarchy take most of a millisecond here). Create owns it: it hands
+// the cgroup to the launched init or abandons it.
+type cgroupSetup struct {
+	done chan struct{}
+	cg   cgroupManager // nil until made; set if Apply succeeded
+	// tasks are each v1 hierarchy's tasks file, for a spare to join by
+	// (nil on v2, where a thread cannot join alone).
+	tasks []*os.File
+	err   error
+}
+
+// startCgroupSetup starts making the cgroup at path (cgroupPath).
+func startCgroupSetup(path string) *cgroupSetup {
+	c := &cgroupSetup{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		cg, err := newCgroupManager(path)
+		if err != nil {
+			c.err = err
+			return
+		}
+		if err := cg.Apply(0); err != nil {
+			c.err = err
+			return
+		}
+		c.cg = cg
+		tasks, err := cg.TaskFiles()
+		switch {
+		case err == nil:
+			c.tasks = tasks
+		case !errors.Is(err, errdefs.ErrNotImplemented):
+			c.err = err
+		}
+	}()
+	return c
+}
+
+// wait returns the cgroup and its tasks files once made.
+func (c *cgroupSetup) wait() (cgroupManager, []*os.File, error) {
+	<-c.done
+	return c.cg, c.tasks, c.err
+}
+
+// release closes the tasks files; the cgroup stays (the init's now).
+func (c *cgroupSetup) release() {
+	<-c.done
+	for _, f := range c.tasks {
+		f.Close()
+	}
+	c.tasks = nil
+}
+
+// abandon undoes the setup of a create that failed before its init was
+// launched: the tasks files close and the cgroup is removed.
+func (c *cgroupSetup) abandon() {
+	c.release()
+	if c.cg != nil {
+		c.cg.Destroy()
+	}
 }

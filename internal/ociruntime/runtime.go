@@ -190,6 +190,17 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 		}
 	}()
 	undo = append(undo, func() { os.RemoveAll(dir) })
+	// The id is this create's now, and so is its cgroup: it is made on
+	// another CPU while the state directory and the fifo are.
+	cgs := startCgroupSetup(cgroupPath(s, id))
+	launched := false
+	defer func() {
+		if launched {
+			cgs.release()
+		} else {
+			cgs.abandon()
+		}
+	}()
 	unlock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -207,10 +218,11 @@ func (r *Runtime) Create(ctx context.Context, id string, o CreateOpts) (_ *Proce
 	defer fifo.Close()
 	tmark("fifo, socketpair")
 	cgPath := cgroupPath(s, id)
-	li, err := r.launchInit(s, plan, o, bundle, fifo, cgPath, eager)
+	li, err := r.launchInit(s, plan, o, bundle, fifo, cgs, eager)
 	if err != nil {
 		return nil, err
 	}
+	launched = true
 	defer li.close()
 	cg := li.cg
 	undo = append(undo, func() { cg.Destroy() })
@@ -400,7 +412,9 @@ func (li *launchedInit) close() {
 
 // launchInit starts container's init: a spare (spare.go) where one fits,
 // else a fork and exec of the init binary.
-func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgPath string, eager *eagerInit) (*launchedInit, error) {
+// The cgroup (cgs) is made, or being made, by the caller, who destroys it
+// if the launch fails.
+func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle string, fifo *os.File, cgs *cgroupSetup, eager *eagerInit) (*launchedInit, error) {
 	var sp *spare
 	if spareFits(plan, o) {
 		if sp = r.takeSpare(); sp == nil {
@@ -408,7 +422,7 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 		}
 	}
 	if sp != nil {
-		li, err := r.adoptSpare(sp, plan, o, s.Process.Terminal, fifo, cgPath)
+		li, err := r.adoptSpare(sp, plan, o, s.Process.Terminal, fifo, cgs)
 		if err == nil {
 			tmark("spare adopted")
 			return li, nil
@@ -475,11 +489,8 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 	// 15-40 ms here). Where a thread cannot join (v2), the init is moved in
 	// after the fork, as runc does. The limits are set once the init has
 	// set the rootfs up (Create).
-	cg, err := newCgroupManager(cgPath)
+	cg, _, err := cgs.wait()
 	if err != nil {
-		return nil, err
-	}
-	if err := cg.Apply(0); err != nil {
 		return nil, err
 	}
 	tmark("cgroup")
@@ -493,7 +504,6 @@ func (r *Runtime) launchInit(s *specs.Spec, plan nsPlan, o CreateOpts, bundle st
 		return leave, err
 	}
 	if err := startJoined(cmd, plan.joins, joinCgroup); err != nil {
-		cg.Destroy()
 		return nil, fmt.Errorf("start the container init: %w", err)
 	}
 	l.child.Close()

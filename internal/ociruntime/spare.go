@@ -2,7 +2,6 @@ package ociruntime
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -242,7 +241,7 @@ func (r *Runtime) startSpare(warm bool) (*spare, error) {
 // adoptSpare makes sp the container's init: it is sent its stdio,
 // exec.fifo, console connection, network namespace and cgroup. On an error
 // sp is gone and nothing of it remains.
-func (r *Runtime) adoptSpare(sp *spare, plan nsPlan, o CreateOpts, terminal bool, fifo *os.File, cgPath string) (_ *launchedInit, err error) {
+func (r *Runtime) adoptSpare(sp *spare, plan nsPlan, o CreateOpts, terminal bool, fifo *os.File, cgs *cgroupSetup) (_ *launchedInit, err error) {
 	li := &launchedInit{proc: sp.Process, sock: sp.Sock}
 	defer func() {
 		if err != nil {
@@ -250,25 +249,14 @@ func (r *Runtime) adoptSpare(sp *spare, plan nsPlan, o CreateOpts, terminal bool
 			if li.console != nil {
 				li.console.Close()
 			}
-			if li.cg != nil {
-				li.cg.Destroy()
-			}
 		}
 	}()
-	cg, err := newCgroupManager(cgPath)
+	cg, tasks, err := cgs.wait()
 	if err != nil {
 		return nil, err
 	}
-	if err := cg.Apply(0); err != nil {
-		return nil, err
-	}
 	li.cg = cg
-	tasks, err := cg.TaskFiles()
-	if err != nil && !errors.Is(err, errdefs.ErrNotImplemented) {
-		return nil, err
-	}
-	defer closeFiles(tasks)
-	li.inCgroup = err == nil
+	li.inCgroup = tasks != nil
 	header := []byte("A000000" + fmt.Sprintf("%02d", len(tasks)) + "\n")
 	var files []*os.File
 	add := func(i int, f *os.File) {
