@@ -401,10 +401,22 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() { os.RemoveAll(bundle) })
-	if err := s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, c.HostConfig.AutoRemove); err != nil {
+	// The rootfs (a snapshot and its overlay mount, 2-3 ms here) is made
+	// on another goroutine while the network and the /etc files are; the
+	// volumes and the spec need it.
+	rootfsErr := make(chan error, 1)
+	go func() { rootfsErr <- s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, c.HostConfig.AutoRemove) }()
+	// Undone last: a failure must not unmount a rootfs still being mounted.
+	undo = append(undo, func() {
+		if <-rootfsErr == nil {
+			s.unmountRootfs(context.WithoutCancel(ctx), c.ID)
+		}
+	})
+	rootfsReady := func() error {
+		err := <-rootfsErr
+		rootfsErr <- err // for the undo
 		return err
 	}
-	undo = append(undo, func() { s.unmountRootfs(context.WithoutCancel(ctx), c.ID) })
 	att, err := s.attachNetwork(ctx, c)
 	if err != nil {
 		return err
@@ -421,6 +433,9 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		files.NetNSPath = att.NetNSPath
 	}
 	if files.PidNSPath, files.IPCNSPath, files.ShmPath, err = s.sharedNamespaces(c); err != nil {
+		return err
+	}
+	if err := rootfsReady(); err != nil {
 		return err
 	}
 	if c.HostConfig.IpcMode.IsShareable() {

@@ -114,3 +114,42 @@ func TestRemovedContainersDiskIsReclaimed(t *testing.T) {
 		t.Fatal("the container whose record was deleted is back")
 	}
 }
+
+// TestFailedStartUnmountsRootfs: the rootfs is mounted beside the network
+// attach; a start whose attach fails (a network that is gone) unmounts it
+// once it is made, and the container can be started again on a good
+// network.
+func TestFailedStartUnmountsRootfs(t *testing.T) {
+	testutil.RequireRoot(t)
+	d := testutil.StartDaemon(t)
+	loadBusybox(t, d)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		created, err := d.Client.ContainerCreate(ctx, "", container.CreateRequest{
+			Config:     &container.Config{Image: "busybox", Cmd: []string{"true"}},
+			HostConfig: &container.HostConfig{NetworkMode: "none", IpcMode: "shareable"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A container: mode naming one that does not exist fails after the
+		// rootfs was started.
+		bad, err := d.Client.ContainerCreate(ctx, "", container.CreateRequest{
+			Config:     &container.Config{Image: "busybox", Cmd: []string{"true"}},
+			HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode("container:" + created.ID)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Client.ContainerStart(ctx, bad.ID); err == nil {
+			t.Fatal("a container joining a stopped container's network started")
+		}
+		assertNoMountsLeft(t, d)
+		if err := d.Client.ContainerRemove(ctx, bad.ID, true, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Client.ContainerRemove(ctx, created.ID, true, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
