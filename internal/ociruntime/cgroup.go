@@ -91,9 +91,7 @@ func (c *cgroupSetup) wait() (cgroupManager, []*os.File, error) {
 // release closes the tasks files; the cgroup stays (the init's now).
 func (c *cgroupSetup) release() {
 	<-c.done
-	for _, f := range c.tasks {
-		f.Close()
-	}
+	closeFiles(c.tasks)
 	c.tasks = nil
 }
 
