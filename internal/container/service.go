@@ -563,7 +563,9 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	if err := s.cfg.Monitor.Delete(ctx, c.ID, false); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	err = s.cfg.Monitor.Delete(ctx, c.ID, false)
+	taskDeleted := err == nil || errors.Is(err, errdefs.ErrNotFound)
+	if !taskDeleted {
 		log.From(ctx).Warn("deleting the exited container in the monitor", "container", c.ID, "err", err)
 	}
 	if err := s.unmountRootfs(ctx, c.ID); err != nil {
@@ -607,7 +609,7 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	unlock()
 	s.notifyWaiters(c.ID, c.State.ExitCode)
 	if remove {
-		if err := s.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+		if err := s.Remove(ctx, c.ID, RemoveOptions{taskDeleted: taskDeleted}); err != nil {
 			log.From(ctx).Error("--rm: removing the container", "container", c.ID, "err", err)
 		}
 	}
@@ -828,6 +830,9 @@ func (s *Service) Wait(ctx context.Context, ref string, cond WaitCondition) (<-c
 type RemoveOptions struct {
 	Force   bool
 	Volumes bool
+	// taskDeleted: the monitor has no task for it any more (HandleExit
+	// deleted it), so the removal need not ask.
+	taskDeleted bool
 }
 
 // Remove deletes a container: its process (with Force), root filesystem,
@@ -872,7 +877,9 @@ func (s *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	if err != nil {
 		return err
 	}
-	s.cfg.Monitor.Delete(ctx, c.ID, true)
+	if !opts.taskDeleted {
+		s.cfg.Monitor.Delete(ctx, c.ID, true)
+	}
 	if s.cfg.Network != nil {
 		if err := s.cfg.Network.Detach(ctx, c.ID); err != nil {
 			return s.markDead(ctx, c, err)
