@@ -563,11 +563,10 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 	if at.IsZero() {
 		at = time.Now().UTC()
 	}
-	err = s.cfg.Monitor.Delete(ctx, c.ID, false)
-	taskDeleted := err == nil || errors.Is(err, errdefs.ErrNotFound)
-	if !taskDeleted {
-		log.From(ctx).Warn("deleting the exited container in the monitor", "container", c.ID, "err", err)
-	}
+	// The monitor deletes the task (its runtime record and cgroup) while
+	// this goroutine unmounts and detaches what the daemon made.
+	deleted := make(chan error, 1)
+	go func() { deleted <- s.cfg.Monitor.Delete(ctx, c.ID, false) }()
 	if err := s.unmountRootfs(ctx, c.ID); err != nil {
 		log.From(ctx).Warn("unmounting the exited container's rootfs", "container", c.ID, "err", err)
 	} else {
@@ -577,6 +576,11 @@ func (s *Service) HandleExit(ctx context.Context, st monitor.TaskState) {
 		s.cfg.Network.Detach(ctx, c.ID)
 	}
 	s.releaseVolumes(ctx, c)
+	err = <-deleted
+	taskDeleted := err == nil || errors.Is(err, errdefs.ErrNotFound)
+	if !taskDeleted {
+		log.From(ctx).Warn("deleting the exited container in the monitor", "container", c.ID, "err", err)
+	}
 	ran := at.Sub(c.State.StartedAt)
 	s.stopHealth(c.ID) // health.go
 	setExited := func(c *Container) { c.State.SetExited(st.ExitCode, at) }
