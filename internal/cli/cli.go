@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"text/template"
 	"context"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ type CLI struct {
 	out    io.Writer
 	errOut io.Writer
 	client *client.Client
+	// templates are the --format templates parsed so far, by text.
+	templates map[string]*template.Template
 }
 
 // Client returns the API client, made on first use from -H, BERTH_HOST or

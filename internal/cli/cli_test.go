@@ -134,3 +134,31 @@ func TestCommandWord(t *testing.T) {
 		t.Errorf("daemon: %v", cmds)
 	}
 }
+
+// TestTemplateParsedOncePrintsEach: a --format template is parsed once per
+// text and still printed for every item; a listing printed through
+// buffered reaches the output whole, and a parse error is reported.
+func TestTemplateParsedOncePrintsEach(t *testing.T) {
+	var out strings.Builder
+	c := &CLI{out: &out}
+	err := c.buffered(func() error {
+		for _, v := range []struct{ Name string }{{"a"}, {"b"}, {"c"}} {
+			if err := c.template("{{.Name}}-{{upper .Name}}", v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || out.String() != "a-A\nb-B\nc-C\n" {
+		t.Fatalf("output %q, err %v", out.String(), err)
+	}
+	if len(c.templates) != 1 {
+		t.Errorf("%d templates parsed, want 1", len(c.templates))
+	}
+	if c.out != &out {
+		t.Error("buffered did not restore the output")
+	}
+	if err := c.template("{{.Name", struct{ Name string }{}); err == nil || !strings.Contains(err.Error(), "template parsing error") {
+		t.Errorf("bad template: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 
 	"github.com/berth/berth/client"
@@ -201,40 +202,7 @@ func newPsCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if quiet {
-				for _, s := range list {
-					id := s.ID
-					if !noTrunc {
-						id = id[:12]
-					}
-					fmt.Fprintln(c.out, id)
-				}
-				return nil
-			}
-			if format != "" && format != "table" {
-				for _, s := range list {
-					if err := c.template(format, s); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 1, 3, ' ', 0)
-			fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
-			now := time.Now()
-			for _, s := range list {
-				id, command := s.ID, s.Command
-				if !noTrunc {
-					id = id[:12]
-					if len(command) > 20 {
-						command = command[:19] + "…"
-					}
-				}
-				created := units.HumanDuration(now.Sub(time.Unix(s.Created, 0))) + " ago"
-				names := strings.TrimPrefix(strings.Join(s.Names, ","), "/")
-				fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id, s.Image, command, created, s.Status, "", names)
-			}
-			return tw.Flush()
+			return c.buffered(func() error { return c.printContainers(list, quiet, noTrunc, format) })
 		},
 	}
 	f := cmd.Flags()
@@ -246,6 +214,44 @@ func newPsCommand(c *CLI) *cobra.Command {
 	stringArrayVarP(f, &filters, "filter", "f", nil, "filter output based on conditions provided")
 	f.StringVar(&format, "format", "", "format output using a custom template")
 	return cmd
+}
+
+// printContainers is ps's output: IDs, a --format per container, or the table.
+func (c *CLI) printContainers(list []container.Summary, quiet, noTrunc bool, format string) error {
+	if quiet {
+		for _, s := range list {
+			id := s.ID
+			if !noTrunc {
+				id = id[:12]
+			}
+			fmt.Fprintln(c.out, id)
+		}
+		return nil
+	}
+	if format != "" && format != "table" {
+		for _, s := range list {
+			if err := c.template(format, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+	now := time.Now()
+	for _, s := range list {
+		id, command := s.ID, s.Command
+		if !noTrunc {
+			id = id[:12]
+			if len(command) > 20 {
+				command = command[:19] + "…"
+			}
+		}
+		created := units.HumanDuration(now.Sub(time.Unix(s.Created, 0))) + " ago"
+		names := strings.TrimPrefix(strings.Join(s.Names, ","), "/")
+		fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", id, s.Image, command, created, s.Status, "", names)
+	}
+	return tw.Flush()
 }
 
 func ignoreNotModified(err error) error {

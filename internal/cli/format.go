@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -23,15 +24,39 @@ var templateFuncs = template.FuncMap{
 	"pad":      func(s string, l, r int) string { return strings.Repeat(" ", l) + s + strings.Repeat(" ", r) },
 }
 
-// template executes a --format template on v, with a newline after.
+// template executes a --format template on v, with a newline after. A
+// list runs it once per item: it is parsed once.
 func (c *CLI) template(format string, v any) error {
-	t, err := template.New("format").Funcs(templateFuncs).Parse(format)
-	if err != nil {
-		return fmt.Errorf("template parsing error: %w", err)
+	t := c.templates[format]
+	if t == nil {
+		var err error
+		if t, err = template.New("format").Funcs(templateFuncs).Parse(format); err != nil {
+			return fmt.Errorf("template parsing error: %w", err)
+		}
+		if c.templates == nil {
+			c.templates = map[string]*template.Template{}
+		}
+		c.templates[format] = t
 	}
 	if err := t.Execute(c.out, v); err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
-	_, err = fmt.Fprintln(c.out)
+	_, err := fmt.Fprintln(c.out)
+	return err
+}
+
+// buffered runs fn, which prints a whole listing, with c.out buffered and
+// flushed at the end: a table of 1000 rows is one write instead of
+// thousands (a tabwriter writes each cell and its padding on its own).
+// Never for what streams (logs -f, events, attach).
+func (c *CLI) buffered(fn func() error) error {
+	saved := c.out
+	w := bufio.NewWriterSize(saved, 64<<10)
+	c.out = w
+	defer func() { c.out = saved }()
+	err := fn()
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
 	return err
 }

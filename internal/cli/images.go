@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
 
 	"github.com/berth/berth/client"
@@ -109,43 +110,48 @@ func newImagesCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format != "" {
-				for _, img := range list {
-					if err := c.template(format, img); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			tw := tabwriter.NewWriter(c.out, 0, 0, 3, ' ', 0)
-			if !quiet {
-				fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			}
-			for _, img := range list {
-				id := strings.TrimPrefix(img.ID, "sha256:")
-				if len(id) > 12 {
-					id = id[:12]
-				}
-				if quiet {
-					fmt.Fprintln(tw, id)
-					continue
-				}
-				tags := img.RepoTags
-				if len(tags) == 0 {
-					tags = []string{"<none>:<none>"}
-				}
-				for _, t := range tags {
-					i := strings.LastIndex(t, ":")
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", t[:i], t[i+1:], id,
-						units.HumanDuration(time.Since(time.Unix(img.Created, 0))), units.HumanSizeWithPrecision(float64(img.Size), 3))
-				}
-			}
-			return tw.Flush()
+			return c.buffered(func() error { return c.printImages(list, quiet, format) })
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
 	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template")
 	return cmd
+}
+
+// printImages is images' output: a --format per image, or the table.
+func (c *CLI) printImages(list []image.Summary, quiet bool, format string) error {
+	if format != "" {
+		for _, img := range list {
+			if err := c.template(format, img); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 3, ' ', 0)
+	if !quiet {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	}
+	for _, img := range list {
+		id := strings.TrimPrefix(img.ID, "sha256:")
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		if quiet {
+			fmt.Fprintln(tw, id)
+			continue
+		}
+		tags := img.RepoTags
+		if len(tags) == 0 {
+			tags = []string{"<none>:<none>"}
+		}
+		for _, t := range tags {
+			i := strings.LastIndex(t, ":")
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\n", t[:i], t[i+1:], id,
+				units.HumanDuration(time.Since(time.Unix(img.Created, 0))), units.HumanSizeWithPrecision(float64(img.Size), 3))
+		}
+	}
+	return tw.Flush()
 }
 
 func newTagCommand(c *CLI) *cobra.Command {
