@@ -400,13 +400,17 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 	if err := os.MkdirAll(rootfs, 0o711); err != nil {
 		return err
 	}
-	undo = append(undo, func() { os.RemoveAll(bundle) })
+	undo = append(undo, func() {
+		if !mountedUnder(bundle) { // never delete through a mount left
+			os.RemoveAll(bundle)
+		}
+	})
 	// The rootfs (a snapshot and its overlay mount, 2-3 ms here) is made
 	// on another goroutine while the network and the /etc files are; the
 	// volumes and the spec need it.
 	rootfsErr := make(chan error, 1)
 	go func() { rootfsErr <- s.cfg.Images.PrepareRootfs(ctx, c.ID, c.Image, rootfs, c.HostConfig.AutoRemove) }()
-	// Undone last: a failure must not unmount a rootfs still being mounted.
+	// Its undo waits for the mount to be made, then unmounts it.
 	undo = append(undo, func() {
 		if <-rootfsErr == nil {
 			s.unmountRootfs(context.WithoutCancel(ctx), c.ID)
