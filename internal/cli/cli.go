@@ -3,13 +3,13 @@
 package cli
 
 import (
-	"text/template"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
+	"text/template"
 
 	"github.com/spf13/cobra"
 
