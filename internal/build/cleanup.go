@@ -39,7 +39,7 @@ func (b *Builder) Cleanup(ctx context.Context) {
 				_ = snapshot.Unmount(filepath.Join(dir, s.Name()))
 			}
 		}
-		if mountedUnder(dir) {
+		if mountinfo.Busy(dir) {
 			// Never RemoveAll across a mount: it would delete through it.
 			log.From(ctx).Warn("stale build directory still has mounts; left in place", "dir", dir)
 			continue
@@ -60,12 +60,6 @@ func (b *Builder) Cleanup(ctx context.Context) {
 			log.From(ctx).Warn("remove stale build snapshot", "id", id, "err", err)
 		}
 	}
-}
-
-// mountedUnder reports whether anything is mounted at or below dir.
-func mountedUnder(dir string) bool {
-	mps, err := mountinfo.Under(dir, true)
-	return err != nil || len(mps) > 0 // can't tell: be safe
 }
 
 // buildLabel marks RUN containers, so a crash's leftovers can be found.

@@ -48,7 +48,7 @@ func (s *Service) deleteDisk(ctx context.Context, id string) {
 		log.From(ctx).Warn("removed container: deleting its rootfs", "container", id, "err", err)
 	}
 	for _, dir := range []string{s.bundle(id), s.dir(id)} {
-		if mountedUnder(dir) {
+		if mountinfo.Busy(dir) {
 			// Never delete through a mount (its files are someone else's).
 			log.From(ctx).Warn("removed container: a mount is left under its directory; kept", "dir", dir)
 			continue
@@ -110,11 +110,4 @@ func isContainerID(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
-}
-
-// mountedUnder reports whether anything is mounted at or below dir (or it
-// cannot tell).
-func mountedUnder(dir string) bool {
-	mps, err := mountinfo.Under(dir, true)
-	return err != nil || len(mps) > 0
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/logs"
 	"github.com/berth/berth/internal/monitor"
+	"github.com/berth/berth/internal/mountinfo"
 )
 
 // Image is what the container service needs to know of an image.
@@ -401,7 +402,7 @@ func (s *Service) startLocked(ctx context.Context, id string, byPolicy bool) (er
 		return err
 	}
 	undo = append(undo, func() {
-		if !mountedUnder(bundle) { // never delete through a mount left
+		if !mountinfo.Busy(bundle) { // never delete through a mount left
 			os.RemoveAll(bundle)
 		}
 	})

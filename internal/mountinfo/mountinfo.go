@@ -23,6 +23,13 @@ func Under(dir string, self bool) ([]string, error) {
 	return under(f, dir, self)
 }
 
+// Busy reports whether anything is mounted at or below dir, or whether
+// it cannot tell: callers use it to never delete through a mount.
+func Busy(dir string) bool {
+	mps, err := Under(dir, true)
+	return err != nil || len(mps) > 0
+}
+
 func under(r io.Reader, dir string, self bool) ([]string, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	var out []string

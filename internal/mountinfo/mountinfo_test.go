@@ -47,3 +47,13 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
+
+// TestBusy: / is a mount point; a fresh temp dir has nothing mounted.
+func TestBusy(t *testing.T) {
+	if !Busy("/") {
+		t.Error("Busy(/) = false")
+	}
+	if Busy(t.TempDir()) {
+		t.Error("a fresh temp dir is busy")
+	}
+}
