@@ -56,7 +56,7 @@ func Into(ctx context.Context, src, dst *os.File) error {
 	if err := c.contents(int(src.Fd()), int(dst.Fd()), ""); err != nil {
 		return err
 	}
-	return wrap(dst.Name(), setMeta(fdPath(int(dst.Fd())), fdPath(int(src.Fd())), true, &st))
+	return setMeta(dst.Name(), fdPath(int(dst.Fd())), fdPath(int(src.Fd())), true, &st)
 }
 
 type copier struct {
@@ -124,7 +124,7 @@ func (c *copier) entry(sdir, ddir int, name, rel string) error {
 			return err
 		}
 		// After the contents, whose creation changed its times.
-		return wrap(rel, setMeta(fdPath(d), fdPath(s), true, &st))
+		return setMeta(rel, fdPath(d), fdPath(s), true, &st)
 	case unix.S_IFREG:
 		sfd, err := openNoFollow(sdir, name, unix.O_RDONLY)
 		if err != nil {
@@ -143,16 +143,16 @@ func (c *copier) entry(sdir, ddir int, name, rel string) error {
 		if _, err := io.Copy(d, s); err != nil {
 			return fail("copy", err)
 		}
-		return wrap(rel, setMeta(fdPath(dfd), fdPath(sfd), true, &st))
+		return setMeta(rel, fdPath(dfd), fdPath(sfd), true, &st)
 	case unix.S_IFLNK:
-		target, err := readlinkat(sdir, name)
+		target, err := os.Readlink(entryPath(sdir, name))
 		if err != nil {
 			return fail("readlink", err)
 		}
 		if err := unix.Symlinkat(target, ddir, name); err != nil {
 			return fail("symlink", err)
 		}
-		return wrap(rel, setLinkMeta(ddir, name, sdir, &st))
+		return setLinkMeta(rel, ddir, name, sdir, &st)
 	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
 		if err := unix.Mknodat(ddir, name, st.Mode, int(st.Rdev)); err != nil {
 			return fail("mknod", err)
@@ -166,7 +166,7 @@ func (c *copier) entry(sdir, ddir int, name, rel string) error {
 		if err := unix.Fstat(d, &got); err != nil || got.Mode&unix.S_IFMT != mode {
 			return fail("mknod", unix.EEXIST) // replaced under us
 		}
-		return wrap(rel, setMeta(fdPath(d), entryPath(sdir, name), false, &st))
+		return setMeta(rel, fdPath(d), entryPath(sdir, name), false, &st)
 	case unix.S_IFSOCK:
 		return nil
 	default:
@@ -206,19 +206,6 @@ func openNoFollow(dir int, name string, flags int) (int, error) {
 	}
 }
 
-func readlinkat(dir int, name string) (string, error) {
-	for size := 256; ; size *= 2 {
-		buf := make([]byte, size)
-		n, err := unix.Readlinkat(dir, name, buf)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(buf[:n]), nil
-		}
-	}
-}
-
 // fdPath names what descriptor fd refers to; the kernel resolves it to
 // that very inode, whatever its path has become since.
 func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
@@ -230,42 +217,42 @@ func entryPath(dir int, name string) string { return fdPath(dir) + "/" + name }
 
 // setMeta gives dst (an fdPath, resolved to its inode) src's owner,
 // extended attributes, mode and times. src is an fdPath (follow) or an
-// entryPath (not followed).
-func setMeta(dst, src string, follow bool, st *unix.Stat_t) error {
+// entryPath (not followed); rel names the entry in errors.
+func setMeta(rel, dst, src string, follow bool, st *unix.Stat_t) error {
 	if err := unix.Chown(dst, int(st.Uid), int(st.Gid)); err != nil {
-		return &os.PathError{Op: "chown", Err: err}
+		return &os.PathError{Op: "chown", Path: rel, Err: err}
 	}
-	if err := copyXattrs(dst, src, follow, true); err != nil {
+	if err := copyXattrs(rel, dst, src, follow, true); err != nil {
 		return err
 	}
 	// After chown, which clears set-id bits.
 	if err := unix.Chmod(dst, st.Mode&0o7777); err != nil {
-		return &os.PathError{Op: "chmod", Err: err}
+		return &os.PathError{Op: "chmod", Path: rel, Err: err}
 	}
 	if err := unix.UtimesNano(dst, []unix.Timespec{st.Atim, st.Mtim}); err != nil {
-		return &os.PathError{Op: "utimes", Err: err}
+		return &os.PathError{Op: "utimes", Path: rel, Err: err}
 	}
 	return nil
 }
 
 // setLinkMeta gives symlink name in ddir the owner, extended attributes
 // and times of the symlink name in sdir (st), on the link itself.
-func setLinkMeta(ddir int, name string, sdir int, st *unix.Stat_t) error {
+func setLinkMeta(rel string, ddir int, name string, sdir int, st *unix.Stat_t) error {
 	if err := unix.Fchownat(ddir, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "lchown", Err: err}
+		return &os.PathError{Op: "lchown", Path: rel, Err: err}
 	}
-	if err := copyXattrs(entryPath(ddir, name), entryPath(sdir, name), false, false); err != nil {
+	if err := copyXattrs(rel, entryPath(ddir, name), entryPath(sdir, name), false, false); err != nil {
 		return err
 	}
 	if err := unix.UtimesNanoAt(ddir, name, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "utimes", Err: err}
+		return &os.PathError{Op: "utimes", Path: rel, Err: err}
 	}
 	return nil
 }
 
 // copyXattrs copies src's extended attributes to dst; followSrc and
 // followDst say whether the last component of each is followed.
-func copyXattrs(dst, src string, followSrc, followDst bool) error {
+func copyXattrs(rel, dst, src string, followSrc, followDst bool) error {
 	list, get := unix.Llistxattr, unix.Lgetxattr
 	if followSrc {
 		list, get = unix.Listxattr, unix.Getxattr
@@ -279,7 +266,7 @@ func copyXattrs(dst, src string, followSrc, followDst bool) error {
 		if errors.Is(err, unix.ENOTSUP) {
 			return nil
 		}
-		return &os.PathError{Op: "listxattr", Err: err}
+		return &os.PathError{Op: "listxattr", Path: rel, Err: err}
 	}
 	if size == 0 {
 		return nil
@@ -287,32 +274,23 @@ func copyXattrs(dst, src string, followSrc, followDst bool) error {
 	buf := make([]byte, size)
 	n, err := list(src, buf)
 	if err != nil {
-		return &os.PathError{Op: "listxattr", Err: err}
+		return &os.PathError{Op: "listxattr", Path: rel, Err: err}
 	}
 	for _, name := range splitNul(buf[:n]) {
 		vsize, err := get(src, name, nil)
 		if err != nil {
-			return &os.PathError{Op: "getxattr " + name, Err: err}
+			return &os.PathError{Op: "getxattr " + name, Path: rel, Err: err}
 		}
 		val := make([]byte, vsize)
 		vn, err := get(src, name, val)
 		if err != nil {
-			return &os.PathError{Op: "getxattr " + name, Err: err}
+			return &os.PathError{Op: "getxattr " + name, Path: rel, Err: err}
 		}
 		if err := set(dst, name, val[:vn], 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
-			return &os.PathError{Op: "setxattr " + name, Err: err}
+			return &os.PathError{Op: "setxattr " + name, Path: rel, Err: err}
 		}
 	}
 	return nil
-}
-
-// wrap names rel in a metadata error, which is made without a path.
-func wrap(rel string, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) && pe.Path == "" {
-		pe.Path = rel
-	}
-	return err
 }
 
 func splitNul(b []byte) []string {
