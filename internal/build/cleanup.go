@@ -48,14 +48,11 @@ func (b *Builder) Cleanup(ctx context.Context) {
 			log.From(ctx).Warn("remove stale build directory", "dir", dir, "err", err)
 		}
 	}
-	var stale []string
-	_ = b.images.Snapshotter().Walk(ctx, func(i snapshot.Info) error {
-		if strings.HasPrefix(i.Name, "container-build-") {
-			stale = append(stale, strings.TrimPrefix(i.Name, "container-"))
+	ids, _ := b.images.RootfsIDs(ctx)
+	for _, id := range ids {
+		if !strings.HasPrefix(id, "build-") {
+			continue
 		}
-		return nil
-	})
-	for _, id := range stale {
 		if err := b.images.RemoveRootfs(ctx, id); err != nil {
 			log.From(ctx).Warn("remove stale build snapshot", "id", id, "err", err)
 		}
