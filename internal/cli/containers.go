@@ -229,12 +229,7 @@ func (c *CLI) printContainers(list []container.Summary, quiet, noTrunc bool, for
 		return nil
 	}
 	if format != "" && format != "table" {
-		for _, s := range list {
-			if err := c.template(format, s); err != nil {
-				return err
-			}
-		}
-		return nil
+		return templateEach(c, format, list)
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 1, 3, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
@@ -277,10 +272,8 @@ func (c *CLI) inspectEach(names []string, format string, get func(string) (any, 
 		out = append(out, v)
 	}
 	if format != "" {
-		for _, v := range out {
-			if err := c.template(format, v); err != nil {
-				return err
-			}
+		if err := templateEach(c, format, out); err != nil {
+			return err
 		}
 	} else {
 		enc := json.NewEncoder(c.out)

@@ -473,10 +473,8 @@ func (c *CLI) printStats(format string, rows []statsRow) error {
 	saved := c.out
 	c.out = out
 	defer func() { c.out = saved }()
-	for _, r := range rows {
-		if err := c.template(format, r); err != nil {
-			return err
-		}
+	if err := templateEach(c, format, rows); err != nil {
+		return err
 	}
 	if tw != nil {
 		return tw.Flush()
@@ -685,12 +683,7 @@ func newSystemDfCommand(c *CLI) *cobra.Command {
 			rows = append(rows, row{"Local Volumes", fmt.Sprint(len(du.Volumes)), fmt.Sprint(vActive), units.HumanSize(float64(vSize)), reclaim(vFree, vSize)})
 			rows = append(rows, row{"Build Cache", "0", "0", "0B", "0B"})
 			if format != "" {
-				for _, r := range rows {
-					if err := c.template(format, r); err != nil {
-						return err
-					}
-				}
-				return nil
+				return templateEach(c, format, rows)
 			}
 			tw := tabwriter.NewWriter(c.out, 10, 1, 3, ' ', 0)
 			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")

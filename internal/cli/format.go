@@ -45,6 +45,16 @@ func (c *CLI) template(format string, v any) error {
 	return err
 }
 
+// templateEach executes a --format template on every item, in order.
+func templateEach[T any](c *CLI, format string, items []T) error {
+	for _, v := range items {
+		if err := c.template(format, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // buffered runs fn, which prints a whole listing, with c.out buffered and
 // flushed at the end: a table of 1000 rows is one write instead of
 // thousands (a tabwriter writes each cell and its padding on its own).

@@ -121,12 +121,7 @@ func newImagesCommand(c *CLI) *cobra.Command {
 // printImages is images' output: a --format per image, or the table.
 func (c *CLI) printImages(list []image.Summary, quiet bool, format string) error {
 	if format != "" {
-		for _, img := range list {
-			if err := c.template(format, img); err != nil {
-				return err
-			}
-		}
-		return nil
+		return templateEach(c, format, list)
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 0, 3, ' ', 0)
 	if !quiet {

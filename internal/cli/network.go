@@ -108,10 +108,8 @@ func newNetworkLsCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, n.ID[:12])
 				}
 			case format != "":
-				for _, n := range nets {
-					if err := c.template(format, n); err != nil {
-						return err
-					}
+				if err := templateEach(c, format, nets); err != nil {
+					return err
 				}
 			default:
 				tw := tabwriter.NewWriter(c.out, 0, 1, 3, ' ', 0)

@@ -109,10 +109,8 @@ func newVolumeLsCommand(c *CLI) *cobra.Command {
 					fmt.Fprintln(c.out, v.Name)
 				}
 			case format != "":
-				for _, v := range resp.Volumes {
-					if err := c.template(format, v); err != nil {
-						return err
-					}
+				if err := templateEach(c, format, resp.Volumes); err != nil {
+					return err
 				}
 			default:
 				tw := tabwriter.NewWriter(c.out, 0, 1, 5, ' ', 0)
