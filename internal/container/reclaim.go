@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"github.com/berth/berth/internal/errdefs"
 	"github.com/berth/berth/internal/log"
 	"github.com/berth/berth/internal/mountinfo"
+	"github.com/berth/berth/internal/reference"
 )
 
 // A removal answers once the container's record is deleted and its rootfs
@@ -104,10 +104,4 @@ func (s *Service) reclaimOrphans(ctx context.Context) {
 }
 
 // isContainerID says whether s is a full container ID (64 hex digits).
-func isContainerID(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
+func isContainerID(s string) bool { return len(s) == 64 && reference.IsHex(s) }

@@ -61,22 +61,11 @@ func FamiliarName(name string) string {
 // isFullID reports whether s is a whole image ID, with or without "sha256:".
 func isFullID(s string) bool {
 	s = strings.TrimPrefix(s, "sha256:")
-	return len(s) == 64 && isLowerHex(s)
+	return len(s) == 64 && reference.IsHex(s)
 }
 
 // isIDPrefix reports whether s may be (a prefix of) an image ID.
 func isIDPrefix(s string) bool {
 	s = strings.TrimPrefix(s, "sha256:")
-	return len(s) >= 1 && len(s) <= 64 && isLowerHex(s)
-}
-
-// isLowerHex reports whether s is made of [0-9a-f] only. (A regexp with a
-// counted repetition would be compiled at every start of the binary.)
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 1 && len(s) <= 64 && reference.IsHex(s)
 }

@@ -333,7 +333,7 @@ func isDigest(s string) bool {
 // without a domain is on docker.io, and an official image's path gains
 // "library/".
 func ParseNormalizedNamed(s string) (Named, error) {
-	if len(s) == 64 && isHex(s) {
+	if len(s) == 64 && IsHex(s) {
 		return nil, fmt.Errorf("invalid repository name (%s), cannot specify 64-byte hexadecimal strings", s)
 	}
 	domain, rest := splitDockerDomain(s)
@@ -347,7 +347,10 @@ func ParseNormalizedNamed(s string) (Named, error) {
 	return Parse(domain + "/" + rest)
 }
 
-func isHex(s string) bool {
+// IsHex reports whether s is only lowercase hexadecimal digits, as IDs and
+// digests are written. (A regexp with a counted repetition would be
+// compiled at every start of the binary.)
+func IsHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
