@@ -109,7 +109,7 @@ func TestSpareInit(t *testing.T) {
 		s.Linux.CgroupsPath = "/berth-spare-test/" + strconv.Itoa(os.Getpid())
 		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "pwd > " + hookOut}}}}
 	})
-	defer os.Remove("/sys/fs/cgroup/pids/berth-spare-test")
+	defer testutil.RemoveCgroupParent("berth-spare-test")
 	// A mount made after the spare was born.
 	after := filepath.Join(b, "rootfs", "after")
 	os.MkdirAll(after, 0o755)
@@ -293,7 +293,7 @@ func TestSmallPidsLimit(t *testing.T) {
 		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &one}}
 		s.Linux.CgroupsPath = "/berth-pids-test/" + strconv.Itoa(os.Getpid())
 	}
-	defer os.Remove("/sys/fs/cgroup/pids/berth-pids-test")
+	defer testutil.RemoveCgroupParent("berth-pids-test")
 	for _, id := range []string{"forked", "adopted"} {
 		if id == "adopted" {
 			waitSpare(t, r)

@@ -91,3 +91,13 @@ func MountsUnder(dir string) ([]string, error) {
 	}
 	return mountinfo.Under(dir, true)
 }
+
+// RemoveCgroupParent removes a test's (empty) parent cgroup name from every
+// hierarchy: v1 controllers, the hybrid unified mount and a pure v2 root.
+// The runtime leaves a spec's parent directories in place, as runc does.
+func RemoveCgroupParent(name string) {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", name))
+	for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", name)) {
+		os.Remove(d)
+	}
+}

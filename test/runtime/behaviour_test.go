@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/testutil"
 )
 
 func TestExitCode(t *testing.T) {
@@ -285,8 +287,8 @@ func TestCgroupLimits(t *testing.T) {
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", c, cg)); err == nil {
 			t.Errorf("cgroup %s%s left behind after run", c, cg)
 		}
-		os.Remove(filepath.Join("/sys/fs/cgroup", c, "berth-runtime-test"))
 	}
+	testutil.RemoveCgroupParent("berth-runtime-test")
 }
 
 func TestBadSpecs(t *testing.T) {

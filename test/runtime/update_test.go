@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/testutil"
 )
 
 // TestUpdatePidsLimit: `update --pids-limit` changes a created container's
@@ -44,5 +46,5 @@ func TestUpdatePidsLimit(t *testing.T) {
 		t.Errorf("events --stats = %+v", ev)
 	}
 	h.must("delete", "--force", cid)
-	os.Remove(filepath.Join("/sys/fs/cgroup/pids", "berth-runtime-test"))
+	testutil.RemoveCgroupParent("berth-runtime-test")
 }
