@@ -122,7 +122,7 @@ func hierarchies(root string) (map[string][]string, error) {
 	if hostHierarchies.hs != nil {
 		return hostHierarchies.hs, nil
 	}
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

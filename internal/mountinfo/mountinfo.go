@@ -1,5 +1,7 @@
-// Package mountinfo lists the mount points of this process's mount
-// namespace, as /proc/self/mountinfo gives them.
+// Package mountinfo lists the mount points of the calling thread's mount
+// namespace, as /proc/thread-self/mountinfo gives them. Not /proc/self:
+// that is the main thread's, which need not be in the process's own
+// namespaces (see cmd/berth/init.go).
 package mountinfo
 
 import (
@@ -15,7 +17,7 @@ import (
 // it is a mount point and self is true, deepest first (a child before its
 // parent, the order to unmount them in).
 func Under(dir string, self bool) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}

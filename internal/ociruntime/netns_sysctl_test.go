@@ -1,6 +1,8 @@
 package ociruntime
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -28,6 +30,32 @@ func TestNetSysctlInJoinedNamespace(t *testing.T) {
 		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
 		err := Validate(s)
 		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "needs a new network namespace")) {
+			t.Errorf("network namespace %s: %v", c.path, err)
+		}
+	}
+}
+
+// The host's network namespace is the calling thread's, not the main
+// thread's: the main thread may be parked in a container's (see
+// cmd/berth/init.go), and an exec that joins that container's network
+// namespace by path may still set its net.* sysctls.
+func TestNetSysctlWithParkedMainThread(t *testing.T) {
+	if _, child := testutil.ParkedMainThread(t); !child {
+		return
+	}
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{{fmt.Sprintf("/proc/%d/task/%[1]d/ns/net", os.Getpid()), true}, {"/proc/thread-self/ns/net", false}} {
+		s := DefaultSpec(false)
+		s.Process.Args = []string{"true"}
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = c.path
+			}
+		}
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+		if err := Validate(s); c.ok != (err == nil) {
 			t.Errorf("network namespace %s: %v", c.path, err)
 		}
 	}

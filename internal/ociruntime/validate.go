@@ -162,8 +162,11 @@ func Validate(s *specs.Spec) error {
 			} else if ns.Type == specs.NetworkNamespace {
 				// A network namespace joined by path (the network service
 				// made it) is the container's own unless it is the host's,
-				// as runc decides: then its net.* sysctls are allowed.
-				if own, err := os.Stat("/proc/self/ns/net"); err == nil && !os.SameFile(st, own) {
+				// as runc decides: then its net.* sysctls are allowed. The
+				// host's is this thread's: a goroutine never runs on a
+				// thread left in another namespace, while the main thread
+				// (/proc/self) may be parked in one.
+				if own, err := os.Stat("/proc/thread-self/ns/net"); err == nil && !os.SameFile(st, own) {
 					newNS["network"] = true
 				}
 			}

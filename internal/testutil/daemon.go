@@ -134,6 +134,28 @@ func startDaemon(t testing.TB, dataRoot, execRoot, socket string, extraArgs []st
 	}
 }
 
+// CheckMainThreads fails t unless the main threads of the daemon and its
+// monitor (what /proc/PID shows) are in the test's mount and network
+// namespaces: no goroutine that joined a container's was left on them.
+func (d *Daemon) CheckMainThreads(t testing.TB) {
+	t.Helper()
+	pids := map[string]int{"daemon": d.cmd.Process.Pid}
+	if b, err := os.ReadFile(filepath.Join(d.ExecRoot, "monitor.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			pids["monitor"] = pid
+		}
+	}
+	for name, pid := range pids {
+		for _, ns := range []string{"mnt", "net"} {
+			want, _ := os.Readlink("/proc/thread-self/ns/" + ns)
+			got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+			if err != nil || got != want {
+				t.Errorf("the %s's main thread is in %s namespace %s (%v), want the host's %s", name, ns, got, err, want)
+			}
+		}
+	}
+}
+
 // Stop ends the daemon with SIGTERM (SIGKILL after 15s). Safe to call twice.
 func (d *Daemon) Stop(t testing.TB) {
 	t.Helper()

@@ -142,6 +142,15 @@ func TestCLIExec(t *testing.T) {
 	if out, err := berth(t, d, "exec", "-d", "ex", "sleep", "5"); err != nil || out != "" {
 		t.Errorf("berth exec -d: %v %q", err, out)
 	}
+	// Each exec starts its process from a thread that joined the
+	// container's namespaces; none of them may be the main thread, or the
+	// next exec would see the container's network namespace as the host's.
+	for i := 0; i < 10; i++ {
+		if out, err := berth(t, d, "exec", "ex", "true"); err != nil {
+			t.Fatalf("exec %d: %v %s", i, err, out)
+		}
+	}
+	d.CheckMainThreads(t)
 	berth(t, d, "rm", "-f", "ex")
 }
 
