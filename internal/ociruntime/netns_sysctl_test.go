@@ -13,13 +13,15 @@ import (
 
 // Net sysctls are allowed in a network namespace joined by path (the one
 // the network service made for the container), never in the host's.
+// (The host's is this thread's: /proc/self, the main thread's, may be
+// parked in a container's by an earlier test.)
 func TestNetSysctlInJoinedNamespace(t *testing.T) {
 	testutil.RequireRoot(t)
 	own := testutil.TestNetNS(t)
 	for _, c := range []struct {
 		path string
 		ok   bool
-	}{{own, true}, {"/proc/self/ns/net", false}, {"/proc/1/ns/net", false}} {
+	}{{own, true}, {"/proc/thread-self/ns/net", false}, {"/proc/1/ns/net", false}} {
 		s := DefaultSpec(false)
 		s.Process.Args = []string{"true"}
 		for i := range s.Linux.Namespaces {
