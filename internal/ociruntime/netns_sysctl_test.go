@@ -18,22 +18,26 @@ import (
 func TestNetSysctlInJoinedNamespace(t *testing.T) {
 	testutil.RequireRoot(t)
 	own := testutil.TestNetNS(t)
-	for _, c := range []struct {
-		path string
-		ok   bool
-	}{{own, true}, {"/proc/thread-self/ns/net", false}, {"/proc/1/ns/net", false}} {
-		s := DefaultSpec(false)
-		s.Process.Args = []string{"true"}
-		for i := range s.Linux.Namespaces {
-			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
-				s.Linux.Namespaces[i].Path = c.path
-			}
+	checkNetSysctl(t, own, true)
+	checkNetSysctl(t, "/proc/thread-self/ns/net", false)
+	checkNetSysctl(t, "/proc/1/ns/net", false)
+}
+
+// checkNetSysctl validates a spec that joins the network namespace at path
+// and sets a net.* sysctl: it must pass if ok, else fail for that reason.
+func checkNetSysctl(t *testing.T, path string, ok bool) {
+	t.Helper()
+	s := DefaultSpec(false)
+	s.Process.Args = []string{"true"}
+	for i := range s.Linux.Namespaces {
+		if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+			s.Linux.Namespaces[i].Path = path
 		}
-		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
-		err := Validate(s)
-		if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "needs a new network namespace")) {
-			t.Errorf("network namespace %s: %v", c.path, err)
-		}
+	}
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
+	err := Validate(s)
+	if ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "needs a new network namespace")) {
+		t.Errorf("network namespace %s: %v", path, err)
 	}
 }
 
@@ -45,20 +49,6 @@ func TestNetSysctlWithParkedMainThread(t *testing.T) {
 	if _, child := testutil.ParkedMainThread(t); !child {
 		return
 	}
-	for _, c := range []struct {
-		path string
-		ok   bool
-	}{{fmt.Sprintf("/proc/%d/task/%[1]d/ns/net", os.Getpid()), true}, {"/proc/thread-self/ns/net", false}} {
-		s := DefaultSpec(false)
-		s.Process.Args = []string{"true"}
-		for i := range s.Linux.Namespaces {
-			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
-				s.Linux.Namespaces[i].Path = c.path
-			}
-		}
-		s.Linux.Sysctl = map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}
-		if err := Validate(s); c.ok != (err == nil) {
-			t.Errorf("network namespace %s: %v", c.path, err)
-		}
-	}
+	checkNetSysctl(t, fmt.Sprintf("/proc/%d/task/%[1]d/ns/net", os.Getpid()), true)
+	checkNetSysctl(t, "/proc/thread-self/ns/net", false)
 }

@@ -140,10 +140,8 @@ func startDaemon(t testing.TB, dataRoot, execRoot, socket string, extraArgs []st
 func (d *Daemon) CheckMainThreads(t testing.TB) {
 	t.Helper()
 	pids := map[string]int{"daemon": d.cmd.Process.Pid}
-	if b, err := os.ReadFile(filepath.Join(d.ExecRoot, "monitor.pid")); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			pids["monitor"] = pid
-		}
+	if pid, ok := monitorPid(d.ExecRoot); ok {
+		pids["monitor"] = pid
 	}
 	for name, pid := range pids {
 		for _, ns := range []string{"mnt", "net"} {
@@ -185,12 +183,8 @@ func (d *Daemon) Stop(t testing.TB) {
 // StopMonitor ends the monitor a daemon with this exec root started, so a
 // test leaves no process behind (it would exit by itself once idle).
 func StopMonitor(execRoot string) {
-	b, err := os.ReadFile(filepath.Join(execRoot, "monitor.pid"))
-	if err != nil {
-		return
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
+	pid, ok := monitorPid(execRoot)
+	if !ok {
 		return
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
@@ -210,6 +204,17 @@ func StopMonitor(execRoot string) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	waitGone(pid, 5*time.Second)
+}
+
+// monitorPid reads the pid of the monitor a daemon with this exec root
+// started.
+func monitorPid(execRoot string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(execRoot, "monitor.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil && pid > 0
 }
 
 // waitGone polls until pid no longer exists (a zombie counts as gone).
